@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rkv/pool.h - frames between processes, without copies and without tearing.
+ *
+ * One producer creates a pool: N slots of a fixed capacity in shared memory.
+ * Any number of consumers (up to the pool's limit) attach by name. The
+ * producer loans a slot, fills it in place, and publishes it with a frame
+ * descriptor; every consumer receives the frame according to its own policy,
+ * reads it through a read-only view, and releases it. A slot is never
+ * rewritten while any consumer holds it or is queued to receive it.
+ *
+ * Policies (chosen per consumer at attach; all can be mixed on one pool):
+ *   block   the producer's publish waits, up to the pool's block timeout,
+ *           until this consumer's queue has room (the consumer sets the pace);
+ *   drop    a bounded queue; when it is full this consumer misses the frame
+ *           and its drop counter grows; the producer never waits;
+ *   latest  a one-deep mailbox: a newer frame replaces an unread one and the
+ *           replaced slot returns to the producer at once;
+ *   group   consumers that name the same group share one queue; each frame
+ *           goes to exactly one member (e.g. one worker per NPU core).
+ *
+ * Slot budget: every consumer may pin at most queue_depth + max_held slots
+ * (latest: 1 + max_held; a group: its queue depth, rounded up to a power of
+ * two, + each member's max_held),
+ * the producer max_loans. A consumer is refused at attach (-ENOSPC, with the
+ * reason in errbuf) when the pool's slots cannot cover every attached
+ * consumer's worst case plus its own, so nobody is starved later.
+ *
+ * Crash model: the attach connection is the lease. When a consumer dies, the
+ * kernel closes its socket and the producer's service thread returns every
+ * slot it held or had queued at once. When the producer dies, every consumer
+ * waiting for a frame wakes with -EPIPE; frames it holds stay readable until
+ * released. Pools live in memfds and abstract Unix sockets, so no name is
+ * ever left behind in /dev/shm or the file system. Abstract sockets belong to
+ * a network namespace: producer and consumers must share one.
+ *
+ * Errors: every call returns 0 (or a count) on success and a negative errno
+ * on failure. None of them prints, aborts or exits.
+ *
+ * Threads: a producer handle is used by one thread at a time; so is a
+ * consumer handle. Different handles are independent. The producer runs one
+ * internal service thread (attach, detach and crash handling).
+ */
+#ifndef RKV_POOL_H
+#define RKV_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rkv/frame.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RKV_NAME_MAX       48   /* pool name bytes, without the NUL */
+#define RKV_LABEL_MAX      32   /* consumer and group labels, with the NUL */
+#define RKV_MAX_SLOTS      4096
+#define RKV_MAX_CONSUMERS  64
+#define RKV_MAX_DEPTH      1024 /* queue depth limit */
+
+#define RKV_WAIT_FOREVER   (-1) /* timeout_ns: wait as long as it takes */
+
+enum rkv_policy {
+	RKV_POLICY_BLOCK = 1,
+	RKV_POLICY_DROP = 2,
+	RKV_POLICY_LATEST = 3,
+	RKV_POLICY_GROUP = 4,
+};
+
+/* rkv_pool_opts.flags */
+#define RKV_POOL_GROUP_ACCESS (1u << 0) /* also admit members of access_gid */
+
+struct rkv_pool_opts {
+	uint32_t slot_count;      /* 1..RKV_MAX_SLOTS; required */
+	uint32_t max_consumers;   /* 0 = 16; at most RKV_MAX_CONSUMERS */
+	uint64_t slot_capacity;   /* bytes per slot; required */
+	int64_t block_timeout_ns; /* publish's wait for a block consumer; 0 = 1 s, RKV_WAIT_FOREVER */
+	uint32_t max_loans;       /* slots the producer holds loaned at once; 0 = 1 */
+	uint32_t flags;           /* RKV_POOL_* */
+	int64_t access_gid;       /* with RKV_POOL_GROUP_ACCESS; -1 = the producer's gid */
+};
+
+/* rkv_consumer_opts.flags */
+#define RKV_CONSUMER_ANY_OWNER (1u << 0) /* accept a producer of another uid */
+#define RKV_GROUP_BLOCK        (1u << 1) /* group: the producer waits when the group queue is full */
+
+struct rkv_consumer_opts {
+	uint32_t policy;      /* enum rkv_policy; required */
+	uint32_t queue_depth; /* block/drop/group: 0 = 2 (a group's is rounded up to a
+			       * power of two); latest: ignored (1) */
+	uint32_t max_held;    /* frames held at once; 0 = 1 */
+	uint32_t flags;       /* RKV_CONSUMER_*, RKV_GROUP_BLOCK */
+	int64_t spin_ns;      /* spin this long for a frame before sleeping; 0 = never */
+	const char *group;    /* group name for RKV_POLICY_GROUP, < RKV_LABEL_MAX bytes */
+	const char *label;    /* shown in stats; optional, < RKV_LABEL_MAX bytes */
+	char *errbuf;         /* optional: why attach failed, NUL-terminated */
+	size_t errbuf_len;
+};
+
+/* A writable slot, owned by the producer from loan to publish or cancel. */
+struct rkv_loan {
+	void *data;        /* capacity bytes, writable */
+	uint64_t capacity;
+	uint32_t slot;     /* internal */
+	uint32_t token;    /* internal */
+};
+
+/* A read-only frame, owned by the consumer from acquire to release. */
+struct rkv_view {
+	const void *data;       /* frame.bytes_used bytes, read-only */
+	struct rkv_frame frame; /* a private copy of the descriptor, checked */
+	uint64_t capacity;
+	uint32_t slot;          /* internal */
+	uint32_t token;         /* internal */
+};
+
+struct rkv_pool_stats {
+	uint64_t published;       /* frames published */
+	uint64_t producer_waits;  /* times the producer slept (no free slot, or a block consumer) */
+	uint64_t refused;         /* loans that found no free slot within their timeout */
+	uint64_t block_timeouts;  /* deliveries to block consumers abandoned at the block timeout */
+	uint64_t evictions;       /* consumers disconnected for breaking the protocol */
+	uint64_t slot_capacity;
+	uint32_t slot_count;
+	uint32_t slots_free;      /* neither loaned, queued nor held */
+	uint32_t consumers;       /* attached now */
+	uint32_t max_consumers;
+	int32_t producer_pid;
+	uint32_t closed;          /* 1 once the producer closed the pool */
+};
+
+struct rkv_consumer_stats {
+	uint32_t id;
+	uint32_t policy;
+	int32_t pid;
+	uint32_t queue_depth;
+	uint32_t max_held;
+	uint32_t outstanding;  /* slots this consumer pins now: queued + held */
+	uint64_t delivered;    /* frames queued to it (group: claimed by it) */
+	uint64_t received;     /* frames it acquired */
+	uint64_t dropped;      /* frames it missed: queue full, or block timeout */
+	uint64_t replaced;     /* latest: unread frames replaced by newer ones */
+	char label[RKV_LABEL_MAX];
+	char group[RKV_LABEL_MAX];
+};
+
+typedef struct rkv_producer rkv_producer;
+typedef struct rkv_consumer rkv_consumer;
+
+/* ---- producer ----------------------------------------------------------- */
+
+/*
+ * Create pool @name (1..RKV_NAME_MAX bytes of [A-Za-z0-9._-]) and become its
+ * producer. On success *@out owns the pool until rkv_producer_destroy().
+ * Errors: -EINVAL (name or opts), -EADDRINUSE (a live producer owns @name),
+ * -ENOMEM, -EMFILE/-ENFILE, other errno from memfd/mmap/socket.
+ */
+int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts,
+			rkv_producer **out);
+
+/*
+ * Close the pool: consumers drain what is queued to them, then get -EPIPE;
+ * frames they hold stay readable until released. Unpublished loans are
+ * dropped. @p may be NULL.
+ */
+void rkv_producer_destroy(rkv_producer *p);
+
+/*
+ * Loan a free slot. @timeout_ns: 0 = do not wait, RKV_WAIT_FOREVER, or a
+ * limit. The slot is writable through loan->data until publish or cancel.
+ * Errors: -EAGAIN (none free, no wait), -ETIMEDOUT, -EBUSY (max_loans
+ * already loaned), -EINVAL. While every consumer keeps to its budget a free
+ * slot always exists or is about to be released, so -EAGAIN and -ETIMEDOUT
+ * mean some consumer pins more slots than its budget allows.
+ */
+int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns);
+
+/*
+ * Publish a loaned slot with descriptor @f (checked with rkv_frame_check;
+ * a zero timestamp is replaced by the current CLOCK_MONOTONIC time). The
+ * loan is consumed whether or not anyone receives the frame. Waits for block
+ * consumers up to the pool's block timeout; a block consumer still full then
+ * misses the frame (its dropped and the pool's block_timeouts grow).
+ * Returns the number of consumers (a group counts once) that got the frame,
+ * or -EINVAL (bad loan or descriptor; the loan stays valid).
+ */
+int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rkv_frame *f);
+
+/* Give a loaned slot back unpublished. Returns 0 or -EINVAL. */
+int rkv_producer_cancel(rkv_producer *p, struct rkv_loan *loan);
+
+/*
+ * Convenience: loan (waiting up to @timeout_ns), copy @len bytes of @data,
+ * set f->bytes_used = @len if it is zero, publish. Returns what publish
+ * returns, or what loan returned, or -EMSGSIZE when @len exceeds the slot
+ * capacity.
+ */
+int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
+			      const struct rkv_frame *f, int64_t timeout_ns);
+
+/* Wait until at least @n consumers are attached. 0, -ETIMEDOUT or -EAGAIN. */
+int rkv_producer_wait_consumers(rkv_producer *p, uint32_t n, int64_t timeout_ns);
+
+/* Pool counters, as any attached process would read them. */
+int rkv_producer_stats(rkv_producer *p, struct rkv_pool_stats *st);
+
+/* ---- consumer ----------------------------------------------------------- */
+
+/*
+ * Attach to pool @name with @opts. On success *@out owns the attachment until
+ * rkv_consumer_detach(). Errors: -ENOENT (no live producer), -EACCES (not
+ * admitted, or the producer is another user), -ENOSPC (the slot budget
+ * cannot serve this policy), -EUSERS (max consumers), -EPROTO (the pool is
+ * of another layout version, or corrupt), -EINVAL (opts), -ETIMEDOUT.
+ * opts->errbuf, if given, receives a sentence saying why.
+ */
+int rkv_consumer_attach(const char *name, const struct rkv_consumer_opts *opts,
+			rkv_consumer **out);
+
+/* Release everything held and leave the pool. @c may be NULL. */
+void rkv_consumer_detach(rkv_consumer *c);
+
+/*
+ * Wait for the next frame: 0 = do not wait, RKV_WAIT_FOREVER, or a limit.
+ * On success @v is a read-only view, valid until rkv_consumer_release() or
+ * rkv_consumer_detach() even if the producer dies meanwhile.
+ * Errors: -EAGAIN (nothing ready, no wait), -ETIMEDOUT, -EBUSY (max_held
+ * frames already held), -EPIPE (the producer is gone and nothing is left
+ * queued), -ECONNRESET (evicted by the producer), -EPROTO (the producer
+ * sent a frame that failed its checks: it was released and skipped).
+ */
+int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns);
+
+/* Give a frame back. Returns 0, or -EINVAL if @v is not held by @c. */
+int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v);
+
+/*
+ * A file descriptor for poll/epoll: readable when a frame may be ready or the
+ * producer is gone. Then call rkv_consumer_acquire(c, v, 0) until it returns
+ * -EAGAIN (which re-arms the descriptor). Owned by @c: do not close it.
+ */
+int rkv_consumer_fd(rkv_consumer *c);
+
+/* This consumer's counters. */
+int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *st);
+
+/* The pool's counters, seen from this consumer's attachment. */
+int rkv_consumer_pool_stats(rkv_consumer *c, struct rkv_pool_stats *st);
+
+/* ---- observers ---------------------------------------------------------- */
+
+/*
+ * Read pool @name's counters without attaching as a consumer: the pool's
+ * into @pool (may be NULL), up to @max consumers' into @cons. Returns the
+ * number of consumers attached (which may exceed @max), or an attach error.
+ */
+int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool,
+		   struct rkv_consumer_stats *cons, uint32_t max);
+
+/* "block", "drop", "latest", "group"; "?" for anything else. */
+const char *rkv_policy_name(uint32_t policy);
+
+/* The policy named @s, or -EINVAL. */
+int rkv_policy_parse(const char *s);
+
+/* Library version, "MAJOR.MINOR.PATCH". */
+const char *rkv_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RKV_POOL_H */
