@@ -1,0 +1,1589 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unit_pool.c - every public call of rkv/pool.h and every error its header
+ * names, each policy's semantics, and the counters after known sequences.
+ *
+ * Producer and consumers live in this one process (threads where a call must
+ * block while another side acts). Every pool has a name of its own, so this
+ * test can run beside any other.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <rkv/frame.h>
+#include <rkv/pool.h>
+
+#include "pool/internal.h"
+#include "test.h"
+
+#define CAP      4096u
+#define PAYLOAD  64u
+#define MS       1000000ll
+#define NAMELEN  64
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+	}
+}
+
+static struct rkv_pool_opts pool_opts(uint32_t slots, uint32_t max_loans)
+{
+	struct rkv_pool_opts o;
+	memset(&o, 0, sizeof o);
+	o.slot_count = slots;
+	o.slot_capacity = CAP;
+	o.max_loans = max_loans;
+	o.access_gid = -1;
+	return o;
+}
+
+static rkv_producer *mkpool_opts(const char *name, const struct rkv_pool_opts *o)
+{
+	rkv_producer *p = NULL;
+	int r = rkv_producer_create(name, o, &p);
+	if (r < 0)
+		FAIL("rkv_producer_create(%s) = %d (%s)", name, r, strerror(-r));
+	CHECK(p != NULL);
+	return p;
+}
+
+static rkv_producer *mkpool(const char *name, uint32_t slots, uint32_t max_loans)
+{
+	struct rkv_pool_opts o = pool_opts(slots, max_loans);
+	return mkpool_opts(name, &o);
+}
+
+static struct rkv_consumer_opts cons_opts(uint32_t policy, uint32_t depth, uint32_t held)
+{
+	struct rkv_consumer_opts o;
+	memset(&o, 0, sizeof o);
+	o.policy = policy;
+	o.queue_depth = depth;
+	o.max_held = held;
+	return o;
+}
+
+static rkv_consumer *attach(const char *name, struct rkv_consumer_opts o)
+{
+	char err[256] = "";
+	rkv_consumer *c = NULL;
+	o.errbuf = err;
+	o.errbuf_len = sizeof err;
+	int r = rkv_consumer_attach(name, &o, &c);
+	if (r < 0)
+		FAIL("rkv_consumer_attach(%s, %s) = %d (%s): %s", name, rkv_policy_name(o.policy),
+		     r, strerror(-r), err);
+	CHECK(c != NULL);
+	return c;
+}
+
+/* Attach that must fail with -@err and say why in errbuf. */
+static void attach_fails(const char *name, struct rkv_consumer_opts o, int err, int line)
+{
+	char buf[256];
+	rkv_consumer *c = NULL;
+	memset(buf, 0, sizeof buf);
+	o.errbuf = buf;
+	o.errbuf_len = sizeof buf;
+	int r = rkv_consumer_attach(name, &o, &c);
+	if (r != -err)
+		FAIL("line %d: rkv_consumer_attach(%s) = %d (%s), expected -%d (%s); errbuf \"%s\"",
+		     line, name, r, r < 0 ? strerror(-r) : "success", err, strerror(err), buf);
+	if (buf[0] == '\0')
+		FAIL("line %d: attach failed with %s but errbuf says nothing", line, strerror(err));
+	if (memchr(buf, '\0', sizeof buf) == NULL)
+		FAIL("line %d: errbuf not NUL-terminated", line);
+}
+#define ATTACH_FAILS(name, o, err) attach_fails(name, o, err, __LINE__)
+
+static struct rkv_frame bytes_frame(uint64_t seq, uint64_t n)
+{
+	struct rkv_frame f;
+	memset(&f, 0, sizeof f);
+	f.seq = seq;
+	f.fourcc = RKV_FMT_BYTES;
+	f.bytes_used = n;
+	f.user = seq * 10;
+	return f;
+}
+
+static void fill(void *data, uint64_t seq)
+{
+	memset(data, (int)(seq & 0xff), PAYLOAD);
+}
+
+/* Loan without waiting, fill PAYLOAD bytes with seq's byte, publish. */
+static int publish_seq(rkv_producer *p, uint64_t seq)
+{
+	struct rkv_loan l;
+	int r = rkv_producer_loan(p, &l, 0);
+	if (r < 0)
+		FAIL("loan for seq %" PRIu64 " = %d (%s)", seq, r, strerror(-r));
+	fill(l.data, seq);
+	struct rkv_frame f = bytes_frame(seq, PAYLOAD);
+	r = rkv_producer_publish(p, &l, &f);
+	if (r < 0)
+		FAIL("publish seq %" PRIu64 " = %d (%s)", seq, r, strerror(-r));
+	return r;
+}
+
+/* A view is frame @seq, whole and as published. */
+static void check_view(const struct rkv_view *v, uint64_t seq)
+{
+	CHECK_UINT(v->frame.seq, ==, seq);
+	CHECK_UINT(v->frame.fourcc, ==, RKV_FMT_BYTES);
+	CHECK_UINT(v->frame.bytes_used, ==, PAYLOAD);
+	CHECK_UINT(v->frame.user, ==, seq * 10);
+	CHECK_UINT(v->capacity, ==, CAP);
+	CHECK(v->data != NULL);
+	const uint8_t *d = v->data;
+	for (uint32_t i = 0; i < PAYLOAD; i++)
+		if (d[i] != (uint8_t)(seq & 0xff))
+			FAIL("frame %" PRIu64 " byte %u is %u, expected %u", seq, i, d[i],
+			     (unsigned)(seq & 0xff));
+}
+
+/* Acquire without waiting: must be frame @seq; then release it. */
+static void take(rkv_consumer *c, uint64_t seq)
+{
+	struct rkv_view v;
+	int r = rkv_consumer_acquire(c, &v, 0);
+	if (r < 0)
+		FAIL("acquire (expecting seq %" PRIu64 ") = %d (%s)", seq, r, strerror(-r));
+	check_view(&v, seq);
+	CHECK_OK(rkv_consumer_release(c, &v));
+}
+
+static void check_empty(rkv_consumer *c)
+{
+	struct rkv_view v;
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 0), EAGAIN);
+}
+
+static struct rkv_pool_stats pstats(rkv_producer *p)
+{
+	struct rkv_pool_stats st;
+	memset(&st, 0xff, sizeof st);
+	CHECK_OK(rkv_producer_stats(p, &st));
+	return st;
+}
+
+static struct rkv_consumer_stats cstats(rkv_consumer *c)
+{
+	struct rkv_consumer_stats st;
+	memset(&st, 0xff, sizeof st);
+	CHECK_OK(rkv_consumer_stats(c, &st));
+	return st;
+}
+
+/* Detach is seen by the producer's service thread a moment later. */
+static void wait_consumer_count(rkv_producer *p, uint32_t n)
+{
+	int64_t end = test_now_ns() + 5000 * MS;
+	for (;;) {
+		struct rkv_pool_stats st = pstats(p);
+		if (st.consumers == n)
+			return;
+		if (test_now_ns() > end)
+			FAIL("pool still has %u consumers, expected %u", st.consumers, n);
+		sleep_ns(2 * MS);
+	}
+}
+
+/* Attach until it succeeds (the budget is freed once a detach is seen). */
+static rkv_consumer *attach_retry(const char *name, struct rkv_consumer_opts o)
+{
+	int64_t end = test_now_ns() + 5000 * MS;
+	for (;;) {
+		rkv_consumer *c = NULL;
+		int r = rkv_consumer_attach(name, &o, &c);
+		if (r == 0)
+			return c;
+		if (r != -ENOSPC || test_now_ns() > end)
+			FAIL("attach retry: %d (%s)", r, strerror(-r));
+		sleep_ns(2 * MS);
+	}
+}
+
+/* ---- plain functions ---------------------------------------------------- */
+
+static void test_misc(void)
+{
+	const char *v = rkv_version();
+	unsigned a, b, c;
+	char tail;
+	CHECK(v != NULL);
+	CHECK_EQ(sscanf(v, "%u.%u.%u%c", &a, &b, &c, &tail), 3);
+	CHECK(v[0] >= '0' && v[0] <= '9');
+
+	CHECK_STR(rkv_policy_name(RKV_POLICY_BLOCK), "block");
+	CHECK_STR(rkv_policy_name(RKV_POLICY_DROP), "drop");
+	CHECK_STR(rkv_policy_name(RKV_POLICY_LATEST), "latest");
+	CHECK_STR(rkv_policy_name(RKV_POLICY_GROUP), "group");
+	CHECK_STR(rkv_policy_name(0), "?");
+	CHECK_STR(rkv_policy_name(5), "?");
+	CHECK_STR(rkv_policy_name(UINT32_MAX), "?");
+
+	CHECK_EQ(rkv_policy_parse("block"), RKV_POLICY_BLOCK);
+	CHECK_EQ(rkv_policy_parse("drop"), RKV_POLICY_DROP);
+	CHECK_EQ(rkv_policy_parse("latest"), RKV_POLICY_LATEST);
+	CHECK_EQ(rkv_policy_parse("group"), RKV_POLICY_GROUP);
+	CHECK_ERR(rkv_policy_parse(""), EINVAL);
+	CHECK_ERR(rkv_policy_parse("?"), EINVAL);
+	CHECK_ERR(rkv_policy_parse("blocks"), EINVAL);
+	CHECK_ERR(rkv_policy_parse("lates"), EINVAL);
+	CHECK_ERR(rkv_policy_parse("nope"), EINVAL);
+	/* name and parse agree */
+	for (uint32_t pol = RKV_POLICY_BLOCK; pol <= RKV_POLICY_GROUP; pol++)
+		CHECK_EQ(rkv_policy_parse(rkv_policy_name(pol)), pol);
+
+	/* destructors take NULL */
+	rkv_producer_destroy(NULL);
+	rkv_consumer_detach(NULL);
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static void test_create(void)
+{
+	char name[NAMELEN], longest[RKV_NAME_MAX + 2];
+	rkv_producer *p = NULL, *p2 = NULL;
+	struct rkv_pool_opts o = pool_opts(4, 1);
+
+	/* bad names */
+	CHECK_ERR(rkv_producer_create(NULL, &o, &p), EINVAL);
+	CHECK_ERR(rkv_producer_create("", &o, &p), EINVAL);
+	static const char *const bad[] = { "a/b", "a b", "a\\b", "a:b", "a\nb", "caf\xc3\xa9",
+					   "a*", "/", "a\x7f" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int r = rkv_producer_create(bad[i], &o, &p);
+		if (r != -EINVAL)
+			FAIL("create(\"%s\") = %d, expected -EINVAL", bad[i], r);
+	}
+	/* RKV_NAME_MAX bytes is fine, one more is not */
+	test_pool_name(name, sizeof name, "max");
+	memset(longest, 'x', sizeof longest);
+	memcpy(longest, name, strlen(name));
+	longest[RKV_NAME_MAX + 1] = '\0';
+	CHECK_ERR(rkv_producer_create(longest, &o, &p), EINVAL);
+	longest[RKV_NAME_MAX] = '\0';
+	CHECK_OK(rkv_producer_create(longest, &o, &p));
+	CHECK(p != NULL);
+	rkv_consumer *c = attach(longest, cons_opts(RKV_POLICY_DROP, 1, 1));
+	CHECK_EQ(publish_seq(p, 1), 1);
+	take(c, 1);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+	p = NULL;
+	/* every allowed character */
+	char all[NAMELEN];
+	snprintf(all, sizeof all, "%s.AZaz09._-", test_pool_name(name, sizeof name, "ch"));
+	CHECK_OK(rkv_producer_create(all, &o, &p));
+	rkv_producer_destroy(p);
+	p = NULL;
+
+	/* bad opts */
+	test_pool_name(name, sizeof name, "opts");
+	CHECK_ERR(rkv_producer_create(name, NULL, &p), EINVAL);
+	o = pool_opts(0, 1);
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	o = pool_opts(RKV_MAX_SLOTS + 1, 1);
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	o = pool_opts(UINT32_MAX, 1);
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	o = pool_opts(4, 1);
+	o.slot_capacity = 0;
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	o = pool_opts(4, 1);
+	o.max_consumers = RKV_MAX_CONSUMERS + 1;
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	o.max_consumers = UINT32_MAX;
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	/* the name was never taken by the failures */
+	o = pool_opts(4, 1);
+	CHECK_OK(rkv_producer_create(name, &o, &p));
+	rkv_producer_destroy(p);
+	p = NULL;
+
+	/* limits themselves are fine */
+	o = pool_opts(RKV_MAX_SLOTS, 1);
+	o.slot_capacity = 1;
+	o.max_consumers = RKV_MAX_CONSUMERS;
+	test_pool_name(name, sizeof name, "limits");
+	CHECK_OK(rkv_producer_create(name, &o, &p));
+	struct rkv_pool_stats st = pstats(p);
+	CHECK_UINT(st.slot_count, ==, RKV_MAX_SLOTS);
+	CHECK_UINT(st.slots_free, ==, RKV_MAX_SLOTS);
+	CHECK_UINT(st.slot_capacity, ==, 1);
+	CHECK_UINT(st.max_consumers, ==, RKV_MAX_CONSUMERS);
+	rkv_producer_destroy(p);
+	p = NULL;
+
+	/* one live producer per name; the loser leaves the winner intact */
+	test_pool_name(name, sizeof name, "twice");
+	o = pool_opts(4, 1);
+	CHECK_OK(rkv_producer_create(name, &o, &p));
+	CHECK_ERR(rkv_producer_create(name, &o, &p2), EADDRINUSE);
+	c = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1));
+	CHECK_EQ(publish_seq(p, 7), 1);
+	take(c, 7);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+	/* gone with its producer, free again after */
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 1, 1), ENOENT);
+	CHECK_OK(rkv_producer_create(name, &o, &p2));
+	c = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1));
+	CHECK_EQ(publish_seq(p2, 8), 1);
+	take(c, 8);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p2);
+}
+
+/* ---- loan, cancel ------------------------------------------------------- */
+
+static void test_loan(void)
+{
+	char name[NAMELEN];
+	struct rkv_loan a, b, x;
+
+	/* max_loans 0 means 1 */
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "loan1"), 4, 0);
+	CHECK_OK(rkv_producer_loan(p, &a, 0));
+	CHECK(a.data != NULL);
+	CHECK_UINT(a.capacity, ==, CAP);
+	memset(a.data, 0x5a, CAP); /* writable, all of it */
+	CHECK_ERR(rkv_producer_loan(p, &b, 0), EBUSY);
+	CHECK_ERR(rkv_producer_loan(p, &b, 10 * MS), EBUSY);
+	CHECK_OK(rkv_producer_cancel(p, &a));
+	CHECK_OK(rkv_producer_loan(p, &b, 0));
+	CHECK_OK(rkv_producer_cancel(p, &b));
+	rkv_producer_destroy(p);
+
+	/* max_loans 2 of 4 slots */
+	p = mkpool(test_pool_name(name, sizeof name, "loan2"), 4, 2);
+	CHECK_UINT(pstats(p).slots_free, ==, 4);
+	CHECK_OK(rkv_producer_loan(p, &a, 0));
+	CHECK_OK(rkv_producer_loan(p, &b, RKV_WAIT_FOREVER));
+	CHECK(a.data != b.data);
+	CHECK(a.slot != b.slot);
+	/* the two loans are distinct memory */
+	memset(a.data, 1, CAP);
+	memset(b.data, 2, CAP);
+	CHECK_UINT(((uint8_t *)a.data)[CAP - 1], ==, 1);
+	CHECK_UINT(((uint8_t *)b.data)[0], ==, 2);
+	CHECK_ERR(rkv_producer_loan(p, &x, 0), EBUSY);
+	CHECK_UINT(pstats(p).slots_free, ==, 2);
+	CHECK_EQ(rkv__producer_free_slots(p), 2);
+
+	/* cancel: once; a made-up loan is refused */
+	struct rkv_loan copy = a;
+	CHECK_OK(rkv_producer_cancel(p, &a));
+	CHECK_ERR(rkv_producer_cancel(p, &copy), EINVAL);
+	struct rkv_loan bogus;
+	memset(&bogus, 0, sizeof bogus);
+	CHECK_ERR(rkv_producer_cancel(p, &bogus), EINVAL);
+	bogus = b;
+	bogus.slot = 4;
+	CHECK_ERR(rkv_producer_cancel(p, &bogus), EINVAL);
+	bogus = b;
+	bogus.slot = UINT32_MAX;
+	CHECK_ERR(rkv_producer_cancel(p, &bogus), EINVAL);
+	bogus = b;
+	bogus.token ^= 0x10000;
+	CHECK_ERR(rkv_producer_cancel(p, &bogus), EINVAL);
+	CHECK_UINT(pstats(p).slots_free, ==, 3);
+	CHECK_OK(rkv_producer_cancel(p, &b));
+	CHECK_UINT(pstats(p).slots_free, ==, 4);
+	CHECK_EQ(rkv__producer_free_slots(p), 4);
+	CHECK_UINT(pstats(p).refused, ==, 0);
+	CHECK_UINT(pstats(p).published, ==, 0);
+	rkv_producer_destroy(p);
+
+	/* Every slot loaned (max_loans = slot_count): the loan limit answers.
+	 * No free slot with max_loans not reached (-EAGAIN, -ETIMEDOUT) cannot
+	 * happen through the public API: the attach budget keeps max_loans
+	 * slots out of the consumers' reach (see test_loan_budget). */
+	p = mkpool(test_pool_name(name, sizeof name, "loan3"), 2, 2);
+	CHECK_OK(rkv_producer_loan(p, &a, 0));
+	CHECK_OK(rkv_producer_loan(p, &b, 0));
+	CHECK_UINT(pstats(p).slots_free, ==, 0);
+	CHECK_ERR(rkv_producer_loan(p, &x, 0), EBUSY);
+	CHECK_OK(rkv_producer_cancel(p, &b));
+	rkv_producer_destroy(p);
+}
+
+/*
+ * The budget keeps the producer's max_loans slots out of the consumers'
+ * reach: a latest consumer holding one frame with another in its mailbox
+ * still leaves the producer its loan, and a newer frame frees the replaced
+ * one at once.
+ */
+static void test_loan_budget(void)
+{
+	char name[NAMELEN];
+	struct rkv_loan a, b;
+	struct rkv_view v1;
+	/* 3 slots: producer max_loans 1 + latest consumer (1 + 1 held) */
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "lbudget"), 3, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
+	CHECK_EQ(publish_seq(p, 1), 1);
+	CHECK_OK(rkv_consumer_acquire(c, &v1, 0)); /* held: 1 */
+	CHECK_EQ(publish_seq(p, 2), 1);            /* in the mailbox: 2 */
+	CHECK_OK(rkv_producer_loan(p, &a, 0));     /* the third slot */
+	CHECK_UINT(pstats(p).slots_free, ==, 0);
+	CHECK_ERR(rkv_producer_loan(p, &b, 0), EBUSY);
+	/* publishing 3 replaces 2 in the mailbox: 2's slot is free at once */
+	fill(a.data, 3);
+	struct rkv_frame f = bytes_frame(3, PAYLOAD);
+	CHECK_EQ(rkv_producer_publish(p, &a, &f), 1);
+	CHECK_UINT(pstats(p).slots_free, ==, 1);
+	CHECK_UINT(pstats(p).refused, ==, 0);
+	check_view(&v1, 1); /* untouched while held */
+	CHECK_OK(rkv_consumer_release(c, &v1));
+	take(c, 3);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+/* ---- publish ------------------------------------------------------------ */
+
+static void test_publish(void)
+{
+	char name[NAMELEN];
+	struct rkv_loan l;
+	struct rkv_frame f;
+	/* 2 drop (3 each) + latest (2) + group of 2 (2 + 1 + 1) + loan 1 = 13 */
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "pub"), 16, 1);
+
+	/* nobody there: published all the same, to 0 consumers */
+	CHECK_EQ(publish_seq(p, 1), 0);
+	CHECK_UINT(pstats(p).published, ==, 1);
+	CHECK_UINT(pstats(p).slots_free, ==, 16);
+
+	/* bad descriptors: -EINVAL, and the loan stays good */
+	CHECK_OK(rkv_producer_loan(p, &l, 0));
+	f = bytes_frame(2, CAP + 1);
+	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
+	f = bytes_frame(2, PAYLOAD);
+	f.num_planes = RKV_MAX_PLANES + 1;
+	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
+	f = bytes_frame(2, PAYLOAD);
+	f.num_planes = 1;
+	f.planes[0].offset = 32;
+	f.planes[0].size = 33;
+	f.planes[0].stride = 1;
+	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
+	f = bytes_frame(2, PAYLOAD);
+	f.reserved[4] = 1;
+	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
+	f = bytes_frame(2, PAYLOAD);
+	f.pad0 = 1;
+	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
+	CHECK_UINT(pstats(p).published, ==, 1);
+	CHECK_UINT(pstats(p).slots_free, ==, 15);
+
+	/* bad loans */
+	struct rkv_loan bogus;
+	memset(&bogus, 0, sizeof bogus);
+	f = bytes_frame(2, PAYLOAD);
+	CHECK_ERR(rkv_producer_publish(p, &bogus, &f), EINVAL);
+	bogus = l;
+	bogus.slot = (l.slot + 1) % 16;
+	CHECK_ERR(rkv_producer_publish(p, &bogus, &f), EINVAL);
+	bogus = l;
+	bogus.token += 1;
+	CHECK_ERR(rkv_producer_publish(p, &bogus, &f), EINVAL);
+	bogus = l;
+	bogus.slot = 16;
+	CHECK_ERR(rkv_producer_publish(p, &bogus, &f), EINVAL);
+
+	/* the loan survived all that */
+	struct rkv_loan copy = l;
+	fill(l.data, 2);
+	CHECK_EQ(rkv_producer_publish(p, &l, &f), 0);
+	CHECK_UINT(pstats(p).published, ==, 2);
+	/* consumed: neither publish nor cancel takes it again */
+	CHECK_ERR(rkv_producer_publish(p, &copy, &f), EINVAL);
+	CHECK_ERR(rkv_producer_cancel(p, &copy), EINVAL);
+	CHECK_UINT(pstats(p).published, ==, 2);
+	CHECK_UINT(pstats(p).slots_free, ==, 16);
+
+	/* the count of consumers that got it; a group counts once */
+	rkv_consumer *d1 = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+	rkv_consumer *d2 = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+	rkv_consumer *lt = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
+	struct rkv_consumer_opts go = cons_opts(RKV_POLICY_GROUP, 2, 1);
+	go.group = "g";
+	rkv_consumer *g1 = attach(name, go);
+	rkv_consumer *g2 = attach(name, go);
+	CHECK_EQ(publish_seq(p, 3), 4);
+	take(d1, 3);
+	take(d2, 3);
+	take(lt, 3);
+	struct rkv_view v;
+	int r1 = rkv_consumer_acquire(g1, &v, 0);
+	if (r1 == 0) {
+		check_view(&v, 3);
+		check_empty(g2);
+		CHECK_OK(rkv_consumer_release(g1, &v));
+	} else {
+		CHECK_EQ(r1, -EAGAIN);
+		take(g2, 3);
+		check_empty(g1);
+	}
+	check_empty(d1);
+	check_empty(d2);
+	check_empty(lt);
+
+	/* descriptor fields pass through; a zero timestamp becomes "now" */
+	int64_t before = test_now_ns();
+	CHECK_OK(rkv_producer_loan(p, &l, 0));
+	CHECK_EQ(rkv_frame_layout(&f, RKV_FMT_NV12, 64, 32, 16), 3072);
+	f.seq = 1234567890123ull;
+	f.user = 0xdeadbeefcafeull;
+	f.flags = RKV_FRAME_KEYFRAME | RKV_FRAME_ERROR;
+	memset(l.data, 0x11, 2048);
+	memset((uint8_t *)l.data + 2048, 0x22, 1024);
+	CHECK_EQ(rkv_producer_publish(p, &l, &f), 4);
+	int64_t after = test_now_ns();
+	CHECK_OK(rkv_consumer_acquire(d1, &v, 0));
+	CHECK_UINT(v.frame.seq, ==, 1234567890123ull);
+	CHECK_UINT(v.frame.user, ==, 0xdeadbeefcafeull);
+	CHECK_UINT(v.frame.flags, ==, RKV_FRAME_KEYFRAME | RKV_FRAME_ERROR);
+	CHECK_UINT(v.frame.fourcc, ==, RKV_FMT_NV12);
+	CHECK_UINT(v.frame.width, ==, 64);
+	CHECK_UINT(v.frame.height, ==, 32);
+	CHECK_UINT(v.frame.bytes_used, ==, 3072);
+	CHECK_UINT(v.frame.num_planes, ==, 2);
+	CHECK_UINT(v.frame.planes[1].offset, ==, 2048);
+	CHECK_UINT(v.frame.planes[1].stride, ==, 64);
+	CHECK_UINT(v.frame.planes[1].size, ==, 1024);
+	CHECK_INT(v.frame.timestamp_ns, >=, before);
+	CHECK_INT(v.frame.timestamp_ns, <=, after);
+	CHECK_UINT(((const uint8_t *)v.data)[2047], ==, 0x11);
+	CHECK_UINT(((const uint8_t *)v.data)[2048], ==, 0x22);
+	CHECK_OK(rkv_consumer_release(d1, &v));
+	/* a given timestamp is kept */
+	CHECK_OK(rkv_producer_loan(p, &l, 0));
+	f = bytes_frame(5, PAYLOAD);
+	f.timestamp_ns = 42;
+	fill(l.data, 5);
+	CHECK_EQ(rkv_producer_publish(p, &l, &f), 4);
+	/* d1 has 5; d2 has the NV12 frame and 5 */
+	CHECK_OK(rkv_consumer_acquire(d1, &v, 0));
+	CHECK_INT(v.frame.timestamp_ns, ==, 42);
+	check_view(&v, 5);
+	CHECK_OK(rkv_consumer_release(d1, &v));
+	CHECK_OK(rkv_consumer_acquire(d2, &v, 0));
+	CHECK_UINT(v.frame.fourcc, ==, RKV_FMT_NV12);
+	CHECK_OK(rkv_consumer_release(d2, &v));
+	take(d2, 5);
+	take(lt, 5); /* latest: the NV12 frame was replaced */
+	CHECK_UINT(pstats(p).published, ==, 5);
+
+	rkv_consumer_detach(g1);
+	rkv_consumer_detach(g2);
+	rkv_consumer_detach(lt);
+	rkv_consumer_detach(d2);
+	rkv_consumer_detach(d1);
+	wait_consumer_count(p, 0);
+	CHECK_EQ(rkv__producer_free_slots(p), 16);
+	rkv_producer_destroy(p);
+}
+
+static void test_publish_copy(void)
+{
+	char name[NAMELEN];
+	static uint8_t buf[CAP + 1];
+	struct rkv_frame f;
+	struct rkv_view v;
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "copy"), 4, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 7 + 3);
+	f = bytes_frame(1, 0);
+	CHECK_ERR(rkv_producer_publish_copy(p, buf, CAP + 1, &f, 0), EMSGSIZE);
+	CHECK_ERR(rkv_producer_publish_copy(p, buf, SIZE_MAX, &f, 0), EMSGSIZE);
+	CHECK_UINT(pstats(p).published, ==, 0);
+	CHECK_UINT(pstats(p).slots_free, ==, 4); /* no loan left behind */
+
+	/* bytes_used 0: becomes len */
+	CHECK_EQ(rkv_producer_publish_copy(p, buf, CAP, &f, 0), 1);
+	CHECK_OK(rkv_consumer_acquire(c, &v, 0));
+	CHECK_UINT(v.frame.seq, ==, 1);
+	CHECK_UINT(v.frame.bytes_used, ==, CAP);
+	CHECK(memcmp(v.data, buf, CAP) == 0);
+	CHECK_OK(rkv_consumer_release(c, &v));
+
+	/* bytes_used given: kept */
+	f = bytes_frame(2, 10);
+	CHECK_EQ(rkv_producer_publish_copy(p, buf + 1, 100, &f, 0), 1);
+	CHECK_OK(rkv_consumer_acquire(c, &v, 0));
+	CHECK_UINT(v.frame.seq, ==, 2);
+	CHECK_UINT(v.frame.bytes_used, ==, 10);
+	CHECK(memcmp(v.data, buf + 1, 10) == 0);
+	CHECK_OK(rkv_consumer_release(c, &v));
+
+	/* a bad descriptor: publish's -EINVAL, and no loan left behind */
+	f = bytes_frame(3, 10);
+	f.reserved[0] = 1;
+	CHECK_ERR(rkv_producer_publish_copy(p, buf, 10, &f, 0), EINVAL);
+	CHECK_EQ(rkv__producer_free_slots(p), 4);
+
+	/* what loan returns: the one loan is out */
+	struct rkv_loan l;
+	CHECK_OK(rkv_producer_loan(p, &l, 0));
+	f = bytes_frame(4, 0);
+	CHECK_ERR(rkv_producer_publish_copy(p, buf, 10, &f, 0), EBUSY);
+	CHECK_OK(rkv_producer_cancel(p, &l));
+	CHECK_UINT(pstats(p).published, ==, 2);
+	check_empty(c);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+/* ---- wait_consumers ----------------------------------------------------- */
+
+struct late_attach {
+	const char *name;
+	int64_t delay_ns;
+	rkv_consumer *c;
+};
+
+static void *attach_later(void *arg)
+{
+	struct late_attach *la = arg;
+	sleep_ns(la->delay_ns);
+	la->c = attach(la->name, cons_opts(RKV_POLICY_DROP, 1, 1));
+	return NULL;
+}
+
+static void test_wait_consumers(void)
+{
+	char name[NAMELEN];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "waitc"), 8, 1);
+
+	CHECK_OK(rkv_producer_wait_consumers(p, 0, 0));
+	CHECK_ERR(rkv_producer_wait_consumers(p, 1, 0), EAGAIN);
+	int64_t t0 = test_now_ns();
+	CHECK_ERR(rkv_producer_wait_consumers(p, 1, 30 * MS), ETIMEDOUT);
+	CHECK_INT(test_now_ns() - t0, >=, 25 * MS);
+
+	struct late_attach la = { .name = name, .delay_ns = 50 * MS };
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, attach_later, &la), 0);
+	CHECK_OK(rkv_producer_wait_consumers(p, 1, RKV_WAIT_FOREVER));
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_OK(rkv_producer_wait_consumers(p, 1, 0));
+	CHECK_ERR(rkv_producer_wait_consumers(p, 2, 0), EAGAIN);
+
+	struct late_attach la2 = { .name = name, .delay_ns = 20 * MS };
+	CHECK_EQ(pthread_create(&t, NULL, attach_later, &la2), 0);
+	CHECK_OK(rkv_producer_wait_consumers(p, 2, 5000 * MS));
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_UINT(pstats(p).consumers, ==, 2);
+	rkv_producer_destroy(p);
+	/* consumers outlive their producer and detach after it */
+	rkv_consumer_detach(la.c);
+	rkv_consumer_detach(la2.c);
+}
+
+/* ---- attach ------------------------------------------------------------- */
+
+static void test_attach_errors(void)
+{
+	char name[NAMELEN], other[NAMELEN];
+	rkv_consumer *c = NULL;
+
+	/* no such pool */
+	ATTACH_FAILS(test_pool_name(other, sizeof other, "nobody"),
+		     cons_opts(RKV_POLICY_DROP, 0, 0), ENOENT);
+	/* errbuf is optional */
+	struct rkv_consumer_opts o = cons_opts(RKV_POLICY_DROP, 0, 0);
+	CHECK_ERR(rkv_consumer_attach(other, &o, &c), ENOENT);
+
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "attach"), 16, 1);
+	CHECK_ERR(rkv_consumer_attach(name, NULL, &c), EINVAL);
+	ATTACH_FAILS(name, cons_opts(0, 0, 0), EINVAL);
+	ATTACH_FAILS(name, cons_opts(5, 0, 0), EINVAL);
+	ATTACH_FAILS(name, cons_opts(UINT32_MAX, 0, 0), EINVAL);
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, RKV_MAX_DEPTH + 1, 1), EINVAL);
+	/* a group consumer without a group name */
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_GROUP, 2, 1), EINVAL);
+	o = cons_opts(RKV_POLICY_GROUP, 2, 1);
+	o.group = "";
+	ATTACH_FAILS(name, o, EINVAL);
+	/* labels and group names shorter than RKV_LABEL_MAX */
+	char lbl[RKV_LABEL_MAX + 1];
+	memset(lbl, 'l', sizeof lbl);
+	lbl[RKV_LABEL_MAX] = '\0';
+	o = cons_opts(RKV_POLICY_GROUP, 2, 1);
+	o.group = lbl;
+	ATTACH_FAILS(name, o, EINVAL);
+	o = cons_opts(RKV_POLICY_DROP, 2, 1);
+	o.label = lbl;
+	ATTACH_FAILS(name, o, EINVAL);
+	/* the longest label is fine */
+	lbl[RKV_LABEL_MAX - 1] = '\0';
+	o.label = lbl;
+	c = attach(name, o);
+	CHECK_STR(cstats(c).label, lbl);
+	/* none of the refused ones was counted */
+	CHECK_UINT(pstats(p).consumers, ==, 1);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+
+	/* -EUSERS beyond max_consumers; observers are not consumers */
+	struct rkv_pool_opts po = pool_opts(16, 1);
+	po.max_consumers = 2;
+	p = mkpool_opts(test_pool_name(name, sizeof name, "users"), &po);
+	rkv_consumer *c1 = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1));
+	rkv_consumer *c2 = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 1, 1), EUSERS);
+	struct rkv_pool_stats ps;
+	CHECK_EQ(rkv_pool_stats(name, &ps, NULL, 0), 2);
+	CHECK_UINT(ps.consumers, ==, 2);
+	CHECK_UINT(ps.max_consumers, ==, 2);
+	rkv_consumer_detach(c1);
+	wait_consumer_count(p, 1);
+	c1 = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1));
+	rkv_consumer_detach(c1);
+	rkv_consumer_detach(c2);
+	rkv_producer_destroy(p);
+
+	/* default max_consumers is 16 */
+	p = mkpool(test_pool_name(name, sizeof name, "users16"), 64, 1);
+	CHECK_UINT(pstats(p).max_consumers, ==, 16);
+	rkv_consumer *many[16];
+	for (int i = 0; i < 16; i++)
+		many[i] = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1));
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 1, 1), EUSERS);
+	for (int i = 0; i < 16; i++)
+		rkv_consumer_detach(many[i]);
+	rkv_producer_destroy(p);
+}
+
+/* The slot budget: loans + what every consumer may pin <= slot_count. */
+static void test_budget(void)
+{
+	char name[NAMELEN];
+
+	/* 4 slots, 1 loan: drop 2 + 1 fits exactly; latest (1 + 1) does not */
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "budget"), 4, 1);
+	rkv_consumer *d = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_LATEST, 0, 1), ENOSPC);
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 1, 1), ENOSPC);
+	rkv_consumer_detach(d);
+	/* freed: a latest consumer fits (its queue depth is ignored), a second
+	 * does not: 1 + 2 + 2 > 4 */
+	rkv_consumer *l1 = attach_retry(name, cons_opts(RKV_POLICY_LATEST, 5, 1));
+	CHECK_UINT(cstats(l1).queue_depth, ==, 1);
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_LATEST, 0, 1), ENOSPC);
+	rkv_consumer_detach(l1);
+	rkv_producer_destroy(p);
+
+	/* defaults: depth 2, held 1 = 3; the producer's max_loans counts too */
+	p = mkpool(test_pool_name(name, sizeof name, "budget2"), 5, 2);
+	rkv_consumer *b = attach(name, cons_opts(RKV_POLICY_BLOCK, 0, 0));
+	struct rkv_consumer_stats cs = cstats(b);
+	CHECK_UINT(cs.queue_depth, ==, 2);
+	CHECK_UINT(cs.max_held, ==, 1);
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_LATEST, 0, 0), ENOSPC);
+	rkv_consumer_detach(b);
+	/* block depth 2 held 1 + 2 loans = 5: exactly full */
+	b = attach_retry(name, cons_opts(RKV_POLICY_BLOCK, 2, 1));
+	rkv_consumer_detach(b);
+	/* 4 + 1 + 2 > 5 */
+	wait_consumer_count(p, 0);
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 3, 2), ENOSPC);
+	rkv_producer_destroy(p);
+
+	/* a group: its queue depth once, plus each member's max_held */
+	p = mkpool(test_pool_name(name, sizeof name, "budget3"), 6, 1);
+	struct rkv_consumer_opts go = cons_opts(RKV_POLICY_GROUP, 2, 1);
+	go.group = "w";
+	rkv_consumer *m1 = attach(name, go); /* 1 + 2 + 1 = 4 */
+	rkv_consumer *m2 = attach(name, go); /* 5 */
+	rkv_consumer *m3 = attach(name, go); /* 6 */
+	ATTACH_FAILS(name, go, ENOSPC);      /* 7 */
+	rkv_consumer_detach(m3);
+	rkv_consumer_detach(m2);
+	rkv_consumer_detach(m1);
+	rkv_producer_destroy(p);
+
+	/* a group queue depth that is no power of two is rounded up (pool.h) */
+	p = mkpool(test_pool_name(name, sizeof name, "budget4"), 5, 1);
+	go = cons_opts(RKV_POLICY_GROUP, 3, 1);
+	go.group = "odd";
+	ATTACH_FAILS(name, go, ENOSPC); /* 1 + 4 + 1 = 6 > 5 */
+	rkv_producer_destroy(p);
+	p = mkpool(test_pool_name(name, sizeof name, "budget4"), 6, 1);
+	m1 = attach(name, go); /* 1 + 4 + 1 = 6 */
+	rkv_consumer_detach(m1);
+	rkv_producer_destroy(p);
+}
+
+/* ---- acquire, release --------------------------------------------------- */
+
+static void test_acquire_release(void)
+{
+	char name[NAMELEN];
+	struct rkv_view v, w, x;
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "acq"), 8, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_DROP, 3, 2));
+
+	/* nothing there */
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 0), EAGAIN);
+	int64_t t0 = test_now_ns();
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 30 * MS), ETIMEDOUT);
+	CHECK_INT(test_now_ns() - t0, >=, 25 * MS);
+
+	/* max_held 2: a third is -EBUSY while frames are ready */
+	CHECK_EQ(publish_seq(p, 1), 1);
+	CHECK_EQ(publish_seq(p, 2), 1);
+	CHECK_EQ(publish_seq(p, 3), 1);
+	CHECK_OK(rkv_consumer_acquire(c, &v, 0));
+	check_view(&v, 1);
+	CHECK_OK(rkv_consumer_acquire(c, &w, RKV_WAIT_FOREVER));
+	check_view(&w, 2);
+	CHECK(v.data != w.data);
+	CHECK_ERR(rkv_consumer_acquire(c, &x, 0), EBUSY);
+	CHECK_ERR(rkv_consumer_acquire(c, &x, 10 * MS), EBUSY);
+	struct rkv_consumer_stats cs = cstats(c);
+	CHECK_UINT(cs.outstanding, ==, 3);
+	CHECK_UINT(cs.received, ==, 2);
+
+	/* release: a made-up view, another consumer's, twice */
+	struct rkv_view bogus;
+	memset(&bogus, 0, sizeof bogus);
+	CHECK_ERR(rkv_consumer_release(c, &bogus), EINVAL);
+	bogus = v;
+	bogus.slot = 8;
+	CHECK_ERR(rkv_consumer_release(c, &bogus), EINVAL);
+	bogus = v;
+	bogus.slot = UINT32_MAX;
+	CHECK_ERR(rkv_consumer_release(c, &bogus), EINVAL);
+	bogus = v;
+	bogus.token ^= 0x8000;
+	CHECK_ERR(rkv_consumer_release(c, &bogus), EINVAL);
+	bogus = v;
+	bogus.slot = (v.slot + 1) % 8;
+	if (bogus.slot == w.slot)
+		bogus.slot = (bogus.slot + 1) % 8;
+	CHECK_ERR(rkv_consumer_release(c, &bogus), EINVAL);
+	rkv_consumer *other = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1)); /* holds nothing */
+	CHECK_ERR(rkv_consumer_release(other, &v), EINVAL);
+	rkv_consumer_detach(other);
+
+	struct rkv_view again = v;
+	CHECK_OK(rkv_consumer_release(c, &v));
+	CHECK_ERR(rkv_consumer_release(c, &again), EINVAL);
+	check_view(&w, 2); /* the other one held is still whole */
+	CHECK_OK(rkv_consumer_acquire(c, &x, 0));
+	check_view(&x, 3);
+	CHECK_OK(rkv_consumer_release(c, &w));
+	CHECK_OK(rkv_consumer_release(c, &x));
+	CHECK_ERR(rkv_consumer_release(c, &x), EINVAL);
+	check_empty(c);
+	cs = cstats(c);
+	CHECK_UINT(cs.outstanding, ==, 0);
+	CHECK_UINT(cs.received, ==, 3);
+	CHECK_EQ(rkv__producer_free_slots(p), 8);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+/* A thread blocked in acquire, and what it got. */
+struct waiter {
+	rkv_consumer *c;
+	int64_t timeout_ns;
+	struct rkv_view v;
+	int r;
+};
+
+static void *acquire_thread(void *arg)
+{
+	struct waiter *w = arg;
+	w->r = rkv_consumer_acquire(w->c, &w->v, w->timeout_ns);
+	return NULL;
+}
+
+static void test_acquire_wakes(void)
+{
+	char name[NAMELEN];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "wake"), 8, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+	struct waiter w = { .c = c, .timeout_ns = RKV_WAIT_FOREVER, .r = 1 };
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, acquire_thread, &w), 0);
+	sleep_ns(50 * MS);
+	CHECK_EQ(publish_seq(p, 9), 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_OK(w.r);
+	check_view(&w.v, 9);
+	CHECK_OK(rkv_consumer_release(c, &w.v));
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+/* ---- the producer goes away --------------------------------------------- */
+
+static void test_producer_gone(void)
+{
+	char name[NAMELEN];
+	struct rkv_view v1, v2, v3, x;
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "gone"), 9, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_DROP, 4, 2));
+	rkv_consumer *idle = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
+
+	CHECK_EQ(publish_seq(p, 1), 2);
+	CHECK_EQ(publish_seq(p, 2), 2);
+	CHECK_EQ(publish_seq(p, 3), 2);
+	take(idle, 3);
+	CHECK_OK(rkv_consumer_acquire(c, &v1, 0));
+
+	/* a thread waiting forever on the idle consumer wakes with -EPIPE */
+	struct waiter w = { .c = idle, .timeout_ns = RKV_WAIT_FOREVER, .r = 1 };
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, acquire_thread, &w), 0);
+	sleep_ns(50 * MS);
+	rkv_producer_destroy(p);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_ERR(w.r, EPIPE);
+
+	/* the fd says so too */
+	struct pollfd pfd = { .fd = rkv_consumer_fd(idle), .events = POLLIN };
+	CHECK_INT(pfd.fd, >=, 0);
+	CHECK_EQ(poll(&pfd, 1, 5000), 1);
+	CHECK(pfd.revents & (POLLIN | POLLHUP));
+	CHECK_ERR(rkv_consumer_acquire(idle, &x, 0), EPIPE);
+	CHECK_ERR(rkv_consumer_acquire(idle, &x, RKV_WAIT_FOREVER), EPIPE);
+
+	/* the held frame is still there and whole */
+	check_view(&v1, 1);
+	/* what was queued before destroy is still delivered */
+	CHECK_OK(rkv_consumer_acquire(c, &v2, 0));
+	check_view(&v2, 2);
+	CHECK_OK(rkv_consumer_release(c, &v1));
+	CHECK_OK(rkv_consumer_acquire(c, &v3, RKV_WAIT_FOREVER));
+	check_view(&v3, 3);
+	/* drained: -EPIPE, never a hang */
+	CHECK_ERR(rkv_consumer_release(c, &v1), EINVAL);
+	CHECK_OK(rkv_consumer_release(c, &v2));
+	CHECK_ERR(rkv_consumer_acquire(c, &x, 0), EPIPE);
+	CHECK_ERR(rkv_consumer_acquire(c, &x, 100 * MS), EPIPE);
+	CHECK_ERR(rkv_consumer_acquire(c, &x, RKV_WAIT_FOREVER), EPIPE);
+	check_view(&v3, 3);
+	struct rkv_pool_stats ps;
+	CHECK_OK(rkv_consumer_pool_stats(c, &ps));
+	CHECK_UINT(ps.closed, ==, 1);
+	CHECK_UINT(ps.published, ==, 3);
+	CHECK_OK(rkv_consumer_release(c, &v3));
+	CHECK_ERR(rkv_consumer_acquire(c, &x, 0), EPIPE);
+
+	/* the name is free for a new producer while the old consumers linger */
+	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 1, 1), ENOENT);
+	CHECK_ERR(rkv_pool_stats(name, &ps, NULL, 0), ENOENT);
+	p = mkpool(name, 4, 1);
+	rkv_consumer *fresh = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1));
+	CHECK_EQ(publish_seq(p, 11), 1);
+	take(fresh, 11);
+	/* the old attachments are not the new pool's */
+	CHECK_ERR(rkv_consumer_acquire(c, &x, 0), EPIPE);
+	CHECK_ERR(rkv_consumer_acquire(idle, &x, 0), EPIPE);
+	rkv_consumer_detach(c);
+	rkv_consumer_detach(idle);
+	rkv_consumer_detach(fresh);
+	rkv_producer_destroy(p);
+}
+
+/* ---- the poll descriptor ------------------------------------------------ */
+
+static int readable(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int n = poll(&pfd, 1, timeout_ms);
+	CHECK_INT(n, >=, 0);
+	return n > 0 && (pfd.revents & POLLIN);
+}
+
+struct poller {
+	int fd;
+	int got;
+};
+
+static void *poll_thread(void *arg)
+{
+	struct poller *pl = arg;
+	pl->got = readable(pl->fd, 5000);
+	return NULL;
+}
+
+static void test_fd(void)
+{
+	char name[NAMELEN];
+	struct rkv_view v;
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "fd"), 8, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+	int fd = rkv_consumer_fd(c);
+	CHECK_INT(fd, >=, 0);
+	CHECK_EQ(rkv_consumer_fd(c), fd);
+
+	/* drained and re-armed: not readable */
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 0), EAGAIN);
+	CHECK(!readable(fd, 0));
+	/* a frame makes it readable */
+	CHECK_EQ(publish_seq(p, 1), 1);
+	CHECK(readable(fd, 2000));
+	CHECK_OK(rkv_consumer_acquire(c, &v, 0));
+	CHECK_OK(rkv_consumer_release(c, &v));
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 0), EAGAIN);
+	CHECK(!readable(fd, 0));
+	CHECK(!readable(fd, 20));
+
+	/* two frames, one wake-up: both are there to take */
+	CHECK_EQ(publish_seq(p, 2), 1);
+	CHECK_EQ(publish_seq(p, 3), 1);
+	CHECK(readable(fd, 2000));
+	take(c, 2);
+	take(c, 3);
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 0), EAGAIN);
+	CHECK(!readable(fd, 0));
+
+	/* a poller sleeping in another thread is woken by a publish */
+	struct poller pl = { .fd = fd, .got = -1 };
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, poll_thread, &pl), 0);
+	sleep_ns(50 * MS);
+	CHECK_EQ(publish_seq(p, 4), 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pl.got, 1);
+	take(c, 4);
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 0), EAGAIN);
+	CHECK(!readable(fd, 0));
+
+	/* a latest consumer's descriptor too */
+	rkv_consumer *l = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
+	int lfd = rkv_consumer_fd(l);
+	CHECK_INT(lfd, >=, 0);
+	CHECK_INT(lfd, !=, fd);
+	CHECK_ERR(rkv_consumer_acquire(l, &v, 0), EAGAIN);
+	CHECK(!readable(lfd, 0));
+	CHECK_EQ(publish_seq(p, 5), 2);
+	CHECK(readable(lfd, 2000));
+	take(l, 5);
+	CHECK_ERR(rkv_consumer_acquire(l, &v, 0), EAGAIN);
+	CHECK(!readable(lfd, 0));
+	take(c, 5);
+
+	rkv_consumer_detach(l);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+/* ---- policies ----------------------------------------------------------- */
+
+/* Acquire @n frames (waiting), release each, note their seqs. */
+struct reader {
+	rkv_consumer *c;
+	int64_t start_delay_ns;
+	int n;
+	uint64_t seqs[64];
+	int got;
+	int r;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *rd = arg;
+	sleep_ns(rd->start_delay_ns);
+	rd->r = 0;
+	for (rd->got = 0; rd->got < rd->n; rd->got++) {
+		struct rkv_view v;
+		int r = rkv_consumer_acquire(rd->c, &v, 5000 * MS);
+		if (r < 0) {
+			rd->r = r;
+			break;
+		}
+		rd->seqs[rd->got] = v.frame.seq;
+		sleep_ns(2 * MS); /* a slow reader */
+		r = rkv_consumer_release(rd->c, &v);
+		if (r < 0) {
+			rd->r = r;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void test_block(void)
+{
+	char name[NAMELEN];
+	struct rkv_pool_opts o = pool_opts(4, 1);
+	o.block_timeout_ns = RKV_WAIT_FOREVER;
+	rkv_producer *p = mkpool_opts(test_pool_name(name, sizeof name, "block"), &o);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_BLOCK, 2, 1));
+
+	CHECK_EQ(publish_seq(p, 1), 1);
+	CHECK_EQ(publish_seq(p, 2), 1);
+	CHECK_UINT(pstats(p).producer_waits, ==, 0);
+	/* full: the next publish waits for the reader, which starts late */
+	struct reader rd = { .c = c, .start_delay_ns = 100 * MS, .n = 10 };
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, reader_thread, &rd), 0);
+	int64_t t0 = test_now_ns();
+	CHECK_EQ(publish_seq(p, 3), 1);
+	CHECK_INT(test_now_ns() - t0, >=, 50 * MS);
+	CHECK_UINT(pstats(p).producer_waits, >=, 1);
+	/* and every frame arrives, in order */
+	for (uint64_t s = 4; s <= 10; s++)
+		CHECK_EQ(publish_seq(p, s), 1);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_OK(rd.r);
+	CHECK_EQ(rd.got, 10);
+	for (int i = 0; i < 10; i++)
+		CHECK_UINT(rd.seqs[i], ==, (uint64_t)i + 1);
+	struct rkv_consumer_stats cs = cstats(c);
+	CHECK_UINT(cs.delivered, ==, 10);
+	CHECK_UINT(cs.received, ==, 10);
+	CHECK_UINT(cs.dropped, ==, 0);
+	CHECK_UINT(cs.policy, ==, RKV_POLICY_BLOCK);
+	struct rkv_pool_stats ps = pstats(p);
+	CHECK_UINT(ps.block_timeouts, ==, 0);
+	CHECK_UINT(ps.published, ==, 10);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+
+	/* the block timeout: the frame is missed, and counted */
+	o = pool_opts(3, 1);
+	o.block_timeout_ns = 40 * MS;
+	p = mkpool_opts(test_pool_name(name, sizeof name, "blockto"), &o);
+	c = attach(name, cons_opts(RKV_POLICY_BLOCK, 1, 1));
+	CHECK_EQ(publish_seq(p, 1), 1);
+	t0 = test_now_ns();
+	CHECK_EQ(publish_seq(p, 2), 0);
+	CHECK_INT(test_now_ns() - t0, >=, 30 * MS);
+	ps = pstats(p);
+	CHECK_UINT(ps.block_timeouts, ==, 1);
+	CHECK_UINT(ps.published, ==, 2);
+	cs = cstats(c);
+	CHECK_UINT(cs.dropped, ==, 1);
+	CHECK_UINT(cs.delivered, ==, 1);
+	take(c, 1);
+	check_empty(c);
+	CHECK_EQ(publish_seq(p, 3), 1);
+	take(c, 3);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+static void test_drop(void)
+{
+	char name[NAMELEN];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "drop"), 4, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+
+	CHECK_EQ(publish_seq(p, 1), 1);
+	CHECK_EQ(publish_seq(p, 2), 1);
+	CHECK_EQ(publish_seq(p, 3), 0);
+	CHECK_EQ(publish_seq(p, 4), 0);
+	CHECK_EQ(publish_seq(p, 5), 0);
+	struct rkv_pool_stats ps = pstats(p);
+	CHECK_UINT(ps.producer_waits, ==, 0);
+	CHECK_UINT(ps.block_timeouts, ==, 0);
+	CHECK_UINT(ps.published, ==, 5);
+	CHECK_UINT(ps.slots_free, ==, 2);
+	struct rkv_consumer_stats cs = cstats(c);
+	CHECK_UINT(cs.delivered, ==, 2);
+	CHECK_UINT(cs.dropped, ==, 3);
+	CHECK_UINT(cs.received, ==, 0);
+	CHECK_UINT(cs.outstanding, ==, 2);
+	/* the queued ones are the oldest; the newer ones were missed */
+	take(c, 1);
+	take(c, 2);
+	check_empty(c);
+	CHECK_EQ(publish_seq(p, 6), 1);
+	take(c, 6);
+	cs = cstats(c);
+	CHECK_UINT(cs.received, ==, 3);
+	CHECK_UINT(cs.dropped, ==, 3);
+	CHECK_UINT(cs.delivered, ==, 3);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+static void test_latest(void)
+{
+	char name[NAMELEN];
+	struct rkv_view v;
+	/* 1 loan + 1 mailbox + 1 held */
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "latest"), 3, 1);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
+
+	for (uint64_t s = 1; s <= 5; s++)
+		CHECK_EQ(publish_seq(p, s), 1);
+	struct rkv_consumer_stats cs = cstats(c);
+	CHECK_UINT(cs.replaced, ==, 4);
+	CHECK_UINT(cs.delivered, ==, 5);
+	CHECK_UINT(cs.dropped, ==, 0);
+	CHECK_UINT(cs.outstanding, ==, 1);
+	CHECK_UINT(cs.queue_depth, ==, 1);
+	CHECK_UINT(pstats(p).slots_free, ==, 2); /* replaced ones came straight back */
+	CHECK_UINT(pstats(p).producer_waits, ==, 0);
+	CHECK_OK(rkv_consumer_acquire(c, &v, 0));
+	check_view(&v, 5);
+
+	/* while 5 is held: 6 then 7 arrive, 7 replaces 6 */
+	CHECK_EQ(publish_seq(p, 6), 1);
+	CHECK_EQ(publish_seq(p, 7), 1);
+	CHECK_UINT(cstats(c).replaced, ==, 5);
+	check_view(&v, 5); /* not overwritten */
+	struct rkv_view w;
+	CHECK_ERR(rkv_consumer_acquire(c, &w, 0), EBUSY);
+	CHECK_OK(rkv_consumer_release(c, &v));
+	take(c, 7);
+	check_empty(c);
+	cs = cstats(c);
+	CHECK_UINT(cs.received, ==, 2);
+	CHECK_UINT(cs.delivered, ==, 7);
+	CHECK_UINT(cs.outstanding, ==, 0);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+static void test_group(void)
+{
+	char name[NAMELEN];
+	struct rkv_view va, vb;
+	/* group depth 4 + 2 members held 1 + loan 1 = 7 */
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "group"), 7, 1);
+	struct rkv_consumer_opts go = cons_opts(RKV_POLICY_GROUP, 4, 1);
+	go.group = "workers";
+	go.label = "a";
+	rkv_consumer *a = attach(name, go);
+	go.label = "b";
+	rkv_consumer *b = attach(name, go);
+
+	for (uint64_t s = 1; s <= 4; s++)
+		CHECK_EQ(publish_seq(p, s), 1);
+	/* a and b take turns; each frame goes to exactly one of them */
+	int seen[5] = { 0 };
+	for (int round = 0; round < 2; round++) {
+		CHECK_OK(rkv_consumer_acquire(a, &va, 0));
+		CHECK_OK(rkv_consumer_acquire(b, &vb, 0));
+		CHECK_UINT(va.frame.seq, !=, vb.frame.seq);
+		CHECK(va.frame.seq >= 1 && va.frame.seq <= 4);
+		CHECK(vb.frame.seq >= 1 && vb.frame.seq <= 4);
+		check_view(&va, va.frame.seq);
+		check_view(&vb, vb.frame.seq);
+		seen[va.frame.seq]++;
+		seen[vb.frame.seq]++;
+		CHECK_OK(rkv_consumer_release(a, &va));
+		CHECK_OK(rkv_consumer_release(b, &vb));
+	}
+	for (int s = 1; s <= 4; s++)
+		CHECK_EQ(seen[s], 1);
+	check_empty(a);
+	check_empty(b);
+	struct rkv_consumer_stats sa = cstats(a), sb = cstats(b);
+	CHECK_UINT(sa.received, ==, 2);
+	CHECK_UINT(sb.received, ==, 2);
+	CHECK_UINT(sa.delivered, ==, 2);
+	CHECK_UINT(sb.delivered, ==, 2);
+	CHECK_UINT(sa.outstanding, ==, 0);
+	CHECK_UINT(sb.outstanding, ==, 0);
+	CHECK_UINT(sa.policy, ==, RKV_POLICY_GROUP);
+	CHECK_STR(sa.group, "workers");
+	CHECK_STR(sb.group, "workers");
+	CHECK_STR(sa.label, "a");
+	CHECK_STR(sb.label, "b");
+	CHECK_UINT(sa.id, !=, sb.id);
+	CHECK_EQ(rkv__producer_free_slots(p), 7);
+
+	/* one member alone takes everything */
+	for (uint64_t s = 5; s <= 8; s++)
+		CHECK_EQ(publish_seq(p, s), 1);
+	for (uint64_t s = 5; s <= 8; s++)
+		take(b, s);
+	check_empty(a);
+	rkv_consumer_detach(a);
+	rkv_consumer_detach(b);
+	rkv_producer_destroy(p);
+
+	/* two threads, GROUP_BLOCK: every frame exactly once between them */
+	p = mkpool(test_pool_name(name, sizeof name, "groupt"), 7, 1);
+	go = cons_opts(RKV_POLICY_GROUP, 4, 1);
+	go.group = "pair";
+	go.flags = RKV_GROUP_BLOCK;
+	a = attach(name, go);
+	b = attach(name, go);
+	enum { N = 60 };
+	struct reader ra = { .c = a, .n = N / 2 }, rb = { .c = b, .n = N / 2 };
+	pthread_t ta, tb;
+	CHECK_EQ(pthread_create(&ta, NULL, reader_thread, &ra), 0);
+	CHECK_EQ(pthread_create(&tb, NULL, reader_thread, &rb), 0);
+	for (uint64_t s = 1; s <= N; s++)
+		CHECK_EQ(publish_seq(p, s), 1);
+	/* each reader stops after N/2 or a 5 s drought; the shares may differ */
+	CHECK_EQ(pthread_join(ta, NULL), 0);
+	CHECK_EQ(pthread_join(tb, NULL), 0);
+	CHECK_EQ(ra.got + rb.got, N);
+	int once[N + 1] = { 0 };
+	for (int i = 0; i < ra.got; i++)
+		once[ra.seqs[i]]++;
+	for (int i = 0; i < rb.got; i++)
+		once[rb.seqs[i]]++;
+	for (int s = 1; s <= N; s++)
+		CHECK_EQ(once[s], 1);
+	CHECK_UINT(pstats(p).block_timeouts, ==, 0);
+	rkv_consumer_detach(a);
+	rkv_consumer_detach(b);
+	rkv_producer_destroy(p);
+}
+
+static void test_spin(void)
+{
+	char name[NAMELEN];
+	struct rkv_view v;
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "spin"), 8, 1);
+	struct rkv_consumer_opts o = cons_opts(RKV_POLICY_DROP, 2, 1);
+	o.spin_ns = 2 * MS;
+	rkv_consumer *c = attach(name, o);
+	o = cons_opts(RKV_POLICY_LATEST, 0, 1);
+	o.spin_ns = 100 * MS; /* longer than the timeouts below */
+	rkv_consumer *l = attach(name, o);
+
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 0), EAGAIN);
+	CHECK_ERR(rkv_consumer_acquire(l, &v, 0), EAGAIN);
+	int64_t t0 = test_now_ns();
+	CHECK_ERR(rkv_consumer_acquire(c, &v, 20 * MS), ETIMEDOUT);
+	CHECK_INT(test_now_ns() - t0, >=, 15 * MS);
+	CHECK_ERR(rkv_consumer_acquire(l, &v, 20 * MS), ETIMEDOUT);
+	CHECK_EQ(publish_seq(p, 1), 2);
+	take(c, 1);
+	take(l, 1);
+
+	/* sleeping past the spin, then woken */
+	struct waiter w = { .c = c, .timeout_ns = 5000 * MS, .r = 1 };
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, acquire_thread, &w), 0);
+	sleep_ns(50 * MS);
+	CHECK_EQ(publish_seq(p, 2), 2);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_OK(w.r);
+	check_view(&w.v, 2);
+	CHECK_OK(rkv_consumer_release(c, &w.v));
+	/* caught while spinning */
+	w = (struct waiter){ .c = l, .timeout_ns = 5000 * MS, .r = 1 };
+	take(l, 2);
+	CHECK_EQ(pthread_create(&t, NULL, acquire_thread, &w), 0);
+	sleep_ns(10 * MS);
+	CHECK_EQ(publish_seq(p, 3), 2);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_OK(w.r);
+	check_view(&w.v, 3);
+	CHECK_OK(rkv_consumer_release(l, &w.v));
+	take(c, 3);
+	rkv_consumer_detach(c);
+	rkv_consumer_detach(l);
+	rkv_producer_destroy(p);
+}
+
+/* ---- counters after a known sequence ------------------------------------ */
+
+static const struct rkv_consumer_stats *find_label(const struct rkv_consumer_stats *cs, int n,
+						   const char *label)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(cs[i].label, label) == 0)
+			return &cs[i];
+	FAIL("no consumer labelled \"%s\" in the observer's list", label);
+}
+
+static void same_consumer_stats(const struct rkv_consumer_stats *a,
+				const struct rkv_consumer_stats *b)
+{
+	CHECK_UINT(a->id, ==, b->id);
+	CHECK_UINT(a->policy, ==, b->policy);
+	CHECK_INT(a->pid, ==, b->pid);
+	CHECK_UINT(a->queue_depth, ==, b->queue_depth);
+	CHECK_UINT(a->max_held, ==, b->max_held);
+	CHECK_UINT(a->outstanding, ==, b->outstanding);
+	CHECK_UINT(a->delivered, ==, b->delivered);
+	CHECK_UINT(a->received, ==, b->received);
+	CHECK_UINT(a->dropped, ==, b->dropped);
+	CHECK_UINT(a->replaced, ==, b->replaced);
+	CHECK_STR(a->label, b->label);
+	CHECK_STR(a->group, b->group);
+}
+
+static void same_pool_stats(const struct rkv_pool_stats *a, const struct rkv_pool_stats *b)
+{
+	CHECK_UINT(a->published, ==, b->published);
+	CHECK_UINT(a->producer_waits, ==, b->producer_waits);
+	CHECK_UINT(a->refused, ==, b->refused);
+	CHECK_UINT(a->block_timeouts, ==, b->block_timeouts);
+	CHECK_UINT(a->evictions, ==, b->evictions);
+	CHECK_UINT(a->slot_capacity, ==, b->slot_capacity);
+	CHECK_UINT(a->slot_count, ==, b->slot_count);
+	CHECK_UINT(a->slots_free, ==, b->slots_free);
+	CHECK_UINT(a->consumers, ==, b->consumers);
+	CHECK_UINT(a->max_consumers, ==, b->max_consumers);
+	CHECK_INT(a->producer_pid, ==, b->producer_pid);
+	CHECK_UINT(a->closed, ==, b->closed);
+}
+
+static void test_stats(void)
+{
+	char name[NAMELEN];
+	struct rkv_view a1, a2, b1;
+	struct rkv_pool_opts o = pool_opts(8, 1);
+	o.max_consumers = 4;
+	rkv_producer *p = mkpool_opts(test_pool_name(name, sizeof name, "stats"), &o);
+
+	struct rkv_pool_stats ps = pstats(p);
+	CHECK_UINT(ps.published, ==, 0);
+	CHECK_UINT(ps.slot_count, ==, 8);
+	CHECK_UINT(ps.slot_capacity, ==, CAP);
+	CHECK_UINT(ps.slots_free, ==, 8);
+	CHECK_UINT(ps.consumers, ==, 0);
+	CHECK_UINT(ps.max_consumers, ==, 4);
+	CHECK_INT(ps.producer_pid, ==, getpid());
+	CHECK_UINT(ps.closed, ==, 0);
+	CHECK_EQ(rkv_pool_stats(name, NULL, NULL, 0), 0);
+
+	/* drop 3 + 2 held = 5, latest 2, loan 1: 8 */
+	struct rkv_consumer_opts co = cons_opts(RKV_POLICY_DROP, 3, 2);
+	co.label = "alpha";
+	rkv_consumer *a = attach(name, co);
+	co = cons_opts(RKV_POLICY_LATEST, 0, 0);
+	co.label = "beta";
+	rkv_consumer *b = attach(name, co);
+
+	/* a gets 1..3 and misses 4; b's mailbox ends with 4 */
+	CHECK_EQ(publish_seq(p, 1), 2);
+	CHECK_EQ(publish_seq(p, 2), 2);
+	CHECK_EQ(publish_seq(p, 3), 2);
+	CHECK_EQ(publish_seq(p, 4), 1);
+	CHECK_OK(rkv_consumer_acquire(a, &a1, 0));
+	CHECK_OK(rkv_consumer_acquire(a, &a2, 0));
+	CHECK_OK(rkv_consumer_acquire(b, &b1, 0));
+	check_view(&a1, 1);
+	check_view(&a2, 2);
+	check_view(&b1, 4);
+
+	struct rkv_consumer_stats sa = cstats(a), sb = cstats(b);
+	CHECK_UINT(sa.policy, ==, RKV_POLICY_DROP);
+	CHECK_INT(sa.pid, ==, getpid());
+	CHECK_UINT(sa.queue_depth, ==, 3);
+	CHECK_UINT(sa.max_held, ==, 2);
+	CHECK_UINT(sa.outstanding, ==, 3);
+	CHECK_UINT(sa.delivered, ==, 3);
+	CHECK_UINT(sa.received, ==, 2);
+	CHECK_UINT(sa.dropped, ==, 1);
+	CHECK_UINT(sa.replaced, ==, 0);
+	CHECK_STR(sa.label, "alpha");
+	CHECK_STR(sa.group, "");
+	CHECK_UINT(sb.policy, ==, RKV_POLICY_LATEST);
+	CHECK_INT(sb.pid, ==, getpid());
+	CHECK_UINT(sb.queue_depth, ==, 1);
+	CHECK_UINT(sb.max_held, ==, 1);
+	CHECK_UINT(sb.outstanding, ==, 1);
+	CHECK_UINT(sb.delivered, ==, 4);
+	CHECK_UINT(sb.received, ==, 1);
+	CHECK_UINT(sb.dropped, ==, 0);
+	CHECK_UINT(sb.replaced, ==, 3);
+	CHECK_STR(sb.label, "beta");
+	CHECK_STR(sb.group, "");
+	CHECK_UINT(sa.id, !=, sb.id);
+
+	ps = pstats(p);
+	CHECK_UINT(ps.published, ==, 4);
+	CHECK_UINT(ps.producer_waits, ==, 0);
+	CHECK_UINT(ps.refused, ==, 0);
+	CHECK_UINT(ps.block_timeouts, ==, 0);
+	CHECK_UINT(ps.evictions, ==, 0);
+	CHECK_UINT(ps.slots_free, ==, 4); /* 1, 2 held; 3 queued; 4 held by b */
+	CHECK_UINT(ps.consumers, ==, 2);
+	CHECK_EQ(rkv__producer_free_slots(p), 4);
+
+	/* the same numbers seen from a consumer and from an observer */
+	struct rkv_pool_stats cps, ops;
+	CHECK_OK(rkv_consumer_pool_stats(a, &cps));
+	same_pool_stats(&cps, &ps);
+	CHECK_OK(rkv_consumer_pool_stats(b, &cps));
+	same_pool_stats(&cps, &ps);
+	struct rkv_consumer_stats list[4];
+	memset(list, 0xff, sizeof list);
+	CHECK_EQ(rkv_pool_stats(name, &ops, list, 4), 2);
+	same_pool_stats(&ops, &ps);
+	same_consumer_stats(find_label(list, 2, "alpha"), &sa);
+	same_consumer_stats(find_label(list, 2, "beta"), &sb);
+	/* fewer entries than consumers: still the whole count */
+	memset(list, 0, sizeof list);
+	CHECK_EQ(rkv_pool_stats(name, NULL, list, 1), 2);
+	CHECK(strcmp(list[0].label, "alpha") == 0 || strcmp(list[0].label, "beta") == 0);
+	CHECK_UINT(list[1].id, ==, 0);
+	CHECK_STR(list[1].label, "");
+	CHECK_EQ(rkv_pool_stats(name, NULL, NULL, 0), 2);
+
+	/* releases show in the counters */
+	CHECK_OK(rkv_consumer_release(a, &a1));
+	CHECK_OK(rkv_consumer_release(b, &b1));
+	sa = cstats(a);
+	CHECK_UINT(sa.outstanding, ==, 2);
+	ps = pstats(p);
+	CHECK_UINT(ps.slots_free, ==, 6);
+	CHECK_EQ(rkv_pool_stats(name, &ops, list, 4), 2);
+	CHECK_UINT(ops.slots_free, ==, 6);
+	same_consumer_stats(find_label(list, 2, "alpha"), &sa);
+
+	/* a detach returns what it pinned (frame 2 held, 3 queued); b gave 4 back */
+	rkv_consumer_detach(a);
+	wait_consumer_count(p, 1);
+	ps = pstats(p);
+	CHECK_UINT(ps.slots_free, ==, 8);
+	CHECK_UINT(ps.consumers, ==, 1);
+	CHECK_EQ(rkv_pool_stats(name, NULL, list, 4), 1);
+	CHECK_STR(list[0].label, "beta");
+	rkv_consumer_detach(b);
+	wait_consumer_count(p, 0);
+	CHECK_EQ(rkv_pool_stats(name, NULL, NULL, 0), 0);
+	rkv_producer_destroy(p);
+	CHECK_ERR(rkv_pool_stats(name, NULL, NULL, 0), ENOENT);
+}
+
+int main(void)
+{
+	test_watchdog(100);
+	test_misc();
+	test_create();
+	test_loan();
+	test_loan_budget();
+	test_publish();
+	test_publish_copy();
+	test_wait_consumers();
+	test_attach_errors();
+	test_budget();
+	test_acquire_release();
+	test_acquire_wakes();
+	test_producer_gone();
+	test_fd();
+	test_block();
+	test_drop();
+	test_latest();
+	test_group();
+	test_spin();
+	test_stats();
+	printf("unit_pool: ok\n");
+	return 0;
+}
