@@ -1,0 +1,1190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rkv-bench - what the pool costs, each figure beside a baseline measured in
+ * the same run on the same machine.
+ *
+ *   latency     one-way publish -> consumer holds the frame, 64-byte frames,
+ *               producer and consumer in separate processes; the consumer
+ *               sleeping between frames and spinning, beside a bare futex
+ *               wake between two processes measured the same way
+ *   throughput  64-byte frames per second into one block consumer
+ *   copyin      1080p RGB publish_copy beside a bare memcpy of the same frame
+ *   loan        loan -> publish -> acquire -> release, 64 bytes vs 4K NV12
+ *   fanout      throughput with 1, 2, 4 and 8 block consumers
+ *
+ * It prints a table; with --json it also prints one JSON object on its last
+ * line. Nothing here asserts a time: a benchmark reports, the reader judges
+ * (the "targets" are printed beside the figures, met or not).
+ *
+ * Consumers run in forked children. Every child is forked before the pool
+ * it uses exists, so it inherits no library state (no producer mapping, no
+ * service thread half-copied by fork), and waits on a pipe for the parent's
+ * "go" before attaching. Children hand results back in MAP_SHARED anonymous
+ * memory and their exit status; the parent reaps every one of them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/futex.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rkv/frame.h>
+#include <rkv/pool.h>
+
+#define SMALL_FRAME   64u
+#define RGB_W         1920u
+#define RGB_H         1080u
+#define RGB_BYTES     ((size_t)RGB_W * RGB_H * 3)
+#define UHD_W         3840u
+#define UHD_H         2160u
+#define MAX_FANOUT    8u
+
+/* ---- configuration and results -------------------------------------------- */
+
+struct config {
+	int json;
+	int quick;
+	const char *only;      /* NULL: every section */
+	uint32_t samples;      /* latency samples per mode */
+	uint32_t warmup;       /* latency frames not recorded */
+	int64_t pace_ns;       /* gap between latency frames */
+	uint32_t chunk;        /* latency frames per interleaved chunk */
+	double run_s;          /* throughput and fan-out run time */
+	uint32_t copy_iters;   /* 1080p copies per method */
+	uint32_t loan_iters;   /* loan cycles per frame size */
+	uint32_t rounds;       /* copyin and loan: interleaved rounds */
+};
+
+struct pct {
+	double p50, p99, p999, max; /* microseconds */
+};
+
+/* NAN marks a figure that was not measured (--only); JSON prints null. */
+struct results {
+	struct pct futex, sleep, spin;
+	int have_latency;
+	double small_fps;
+	uint64_t small_frames;
+	double memcpy_fps, copyin_fps;
+	double memcpy2_fps, copyin0_fps;   /* same-footprint rows, see bench_copyin */
+	double loan_64b_ns, loan_4k_ns;
+	double fanout_fps[MAX_FANOUT + 1];     /* slowest consumer */
+	double fanout_total[MAX_FANOUT + 1];   /* all consumers together */
+};
+
+static const uint32_t fanout_counts[] = { 1, 2, 4, 8 };
+#define N_FANOUT (sizeof fanout_counts / sizeof fanout_counts[0])
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static int in_child;
+
+/* Errors end the program: a benchmark that measured something broken must
+ * not print a figure for it. A child ends itself with _exit so that it never
+ * runs the parent's atexit handlers or flushes the parent's stdio buffers. */
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "rkv-bench%s: ", in_child ? " (consumer)" : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (in_child)
+		_exit(1);
+	exit(1);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+	}
+}
+
+static void *shared_alloc(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap %zu shared bytes: %s", size, strerror(errno));
+	return p;
+}
+
+static void *big_alloc(size_t size)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, 4096, size) != 0)
+		die("out of memory for %zu bytes", size);
+	return p;
+}
+
+/* Pool names carry the pid and a counter, so two benches (or a bench and the
+ * test suite) never collide on one machine. */
+static const char *pool_name(char *buf, size_t len, const char *what)
+{
+	static unsigned counter;
+	snprintf(buf, len, "bench.%s.%d.%u", what, (int)getpid(), counter++);
+	return buf;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted samples. */
+static double rank_us(const int64_t *s, size_t n, double p)
+{
+	/* ceil(p * n) without libm */
+	double x = p * (double)n;
+	size_t k = (size_t)x;
+	if ((double)k < x)
+		k++;
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return (double)s[k - 1] / 1000.0;
+}
+
+static struct pct percentiles(int64_t *s, size_t n)
+{
+	qsort(s, n, sizeof *s, cmp_i64);
+	struct pct r = {
+		.p50 = rank_us(s, n, 0.50),
+		.p99 = rank_us(s, n, 0.99),
+		.p999 = rank_us(s, n, 0.999),
+		.max = (double)s[n - 1] / 1000.0,
+	};
+	return r;
+}
+
+/* The median of per-round figures: one round disturbed by a neighbour on a
+ * shared machine moves a mean, not a median. */
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static rkv_consumer *attach(const char *name, uint32_t policy, uint32_t depth, int64_t spin_ns)
+{
+	char why[256] = "";
+	struct rkv_consumer_opts o = {
+		.policy = policy,
+		.queue_depth = depth,
+		.max_held = 1,
+		.spin_ns = spin_ns,
+		.label = "bench",
+		.errbuf = why,
+		.errbuf_len = sizeof why,
+	};
+	rkv_consumer *c = NULL;
+	int r = rkv_consumer_attach(name, &o, &c);
+	if (r < 0)
+		die("attach to %s: %s (%s)", name, strerror(-r), why);
+	return c;
+}
+
+static rkv_producer *create(const char *name, uint32_t slots, uint64_t capacity, uint32_t max_consumers)
+{
+	struct rkv_pool_opts o = {
+		.slot_count = slots,
+		.slot_capacity = capacity,
+		.max_consumers = max_consumers,
+		/* Long enough that a consumer descheduled on a busy 2-core machine
+		 * never misses a frame; a missed frame would end the run. */
+		.block_timeout_ns = 10LL * 1000000000,
+		.max_loans = 1,
+		.access_gid = -1,
+	};
+	rkv_producer *p = NULL;
+	int r = rkv_producer_create(name, &o, &p);
+	if (r < 0)
+		die("create pool %s (%u x %" PRIu64 " bytes): %s", name, slots, capacity, strerror(-r));
+	return p;
+}
+
+/* ---- child processes ------------------------------------------------------- */
+
+struct child {
+	pid_t pid;
+	int go_fd;
+	const char *what;
+};
+
+static void child_spawn(struct child *ch, const char *what, int (*fn)(void *), void *arg)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+	/* Buffered output would otherwise be printed twice, once per process. */
+	fflush(stdout);
+	fflush(stderr);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		in_child = 1;
+		close(p[1]);
+		/* A child must never outlive the bench: if the parent dies (an
+		 * error, Ctrl-C), the kernel kills the child too. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(1);
+		char b;
+		ssize_t n;
+		do
+			n = read(p[0], &b, 1);
+		while (n < 0 && errno == EINTR);
+		close(p[0]);
+		if (n != 1)
+			_exit(0); /* the parent gave up before "go": its error, not ours */
+		_exit(fn(arg) == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	ch->pid = pid;
+	ch->go_fd = p[1];
+	ch->what = what;
+}
+
+static void child_go(struct child *ch)
+{
+	char b = 'g';
+	if (write(ch->go_fd, &b, 1) != 1)
+		die("start %s: %s", ch->what, strerror(errno));
+	close(ch->go_fd);
+	ch->go_fd = -1;
+}
+
+static void child_reap(struct child *ch)
+{
+	int st;
+	pid_t r;
+	do
+		r = waitpid(ch->pid, &st, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		die("waitpid %s: %s", ch->what, strerror(errno));
+	ch->pid = -1;
+	if (WIFSIGNALED(st))
+		die("%s was killed by signal %d", ch->what, WTERMSIG(st));
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die("%s failed (exit status %d)", ch->what, WEXITSTATUS(st));
+}
+
+/* ---- 1. latency ------------------------------------------------------------- */
+
+/*
+ * Both measurements take t0 on the sending side immediately before the hand-
+ * off (the futex word change, the publish) and t1 on the receiving side as
+ * soon as it returns from the wait, with the same clock, the same pacing and
+ * the same number of samples. The pacing is far longer than a wake-up, so a
+ * sleeping receiver is really asleep when the frame comes.
+ */
+struct futex_area {
+	uint32_t word;         /* index of the last wake; the futex */
+	uint32_t pad[15];
+	int64_t t0[];          /* per wake: the time the waker wrote */
+};
+
+struct lat_args {
+	const char *name;      /* the pool (pool consumers) */
+	int64_t spin_ns;
+	uint32_t total;        /* frames, warm-up included */
+	uint32_t warmup;
+	int64_t *samples;      /* shared, total - warmup entries */
+	struct futex_area *fx; /* futex waiter */
+};
+
+static long futex(uint32_t *addr, int op, uint32_t val)
+{
+	/* Not FUTEX_PRIVATE_FLAG: the word is shared between processes. */
+	return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
+}
+
+static int futex_waiter(void *arg)
+{
+	struct lat_args *a = arg;
+	for (uint32_t i = 1; i <= a->total; i++) {
+		uint32_t w;
+		while ((w = __atomic_load_n(&a->fx->word, __ATOMIC_ACQUIRE)) < i) {
+			if (futex(&a->fx->word, FUTEX_WAIT, w) < 0 && errno != EAGAIN && errno != EINTR)
+				die("FUTEX_WAIT: %s", strerror(errno));
+		}
+		int64_t t1 = now_ns();
+		if (i > a->warmup)
+			a->samples[i - 1 - a->warmup] = t1 - a->fx->t0[i - 1];
+	}
+	return 0;
+}
+
+static void futex_wake_one(struct futex_area *fx, uint32_t i)
+{
+	fx->t0[i - 1] = now_ns();
+	__atomic_store_n(&fx->word, i, __ATOMIC_RELEASE);
+	if (futex(&fx->word, FUTEX_WAKE, 1) < 0)
+		die("FUTEX_WAKE: %s", strerror(errno));
+}
+
+static int lat_consumer(void *arg)
+{
+	struct lat_args *a = arg;
+	rkv_consumer *c = attach(a->name, RKV_POLICY_BLOCK, 4, a->spin_ns);
+	for (uint32_t k = 0; k < a->total; k++) {
+		struct rkv_view v;
+		int r = rkv_consumer_acquire(c, &v, RKV_WAIT_FOREVER);
+		int64_t t1 = now_ns();
+		if (r < 0)
+			die("acquire frame %u: %s", k, strerror(-r));
+		int64_t t0;
+		if (v.frame.bytes_used < sizeof t0 || v.frame.seq != k)
+			die("frame %u arrived as seq %" PRIu64 " with %" PRIu64 " bytes",
+			    k, v.frame.seq, v.frame.bytes_used);
+		memcpy(&t0, v.data, sizeof t0);
+		if (k >= a->warmup)
+			a->samples[k - a->warmup] = t1 - t0;
+		r = rkv_consumer_release(c, &v);
+		if (r < 0)
+			die("release: %s", strerror(-r));
+	}
+	rkv_consumer_detach(c);
+	return 0;
+}
+
+static void lat_publish_one(rkv_producer *p, uint32_t k, int64_t pace_ns)
+{
+	struct rkv_loan l;
+	/* Loan before the pause so the only work between t0 and the publish is
+	 * writing t0 into the frame. */
+	int r = rkv_producer_loan(p, &l, 1000000000);
+	if (r < 0)
+		die("loan frame %u: %s", k, strerror(-r));
+	sleep_ns(pace_ns);
+	struct rkv_frame f = {
+		.seq = k,
+		.fourcc = RKV_FMT_BYTES,
+		.bytes_used = SMALL_FRAME,
+	};
+	int64_t t0 = now_ns();
+	memcpy(l.data, &t0, sizeof t0);
+	f.timestamp_ns = t0;
+	r = rkv_producer_publish(p, &l, &f);
+	if (r != 1)
+		die("publish frame %u reached %d consumers, not 1%s%s", k, r,
+		    r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+}
+
+/*
+ * One latency run. With @with_futex the futex baseline runs in the same
+ * process pair arrangement, interleaved with the pool in chunks, so slow
+ * drifts of the machine (a neighbour's job, frequency changes) land on both
+ * figures alike.
+ */
+static void lat_run(const struct config *cfg, int64_t spin_ns, int with_futex,
+		    struct pct *pool_out, struct pct *futex_out)
+{
+	uint32_t total = cfg->warmup + cfg->samples;
+	char name[64];
+	pool_name(name, sizeof name, spin_ns ? "spin" : "sleep");
+
+	int64_t *pool_samples = shared_alloc(sizeof(int64_t) * cfg->samples);
+	int64_t *fx_samples = NULL;
+	struct futex_area *fx = NULL;
+	size_t fx_size = sizeof *fx + sizeof(int64_t) * total;
+	struct lat_args pa = { .name = name, .spin_ns = spin_ns, .total = total,
+			       .warmup = cfg->warmup, .samples = pool_samples };
+	struct lat_args fa = pa;
+	struct child cc, fc;
+
+	child_spawn(&cc, spin_ns ? "spinning consumer" : "sleeping consumer", lat_consumer, &pa);
+	if (with_futex) {
+		fx_samples = shared_alloc(sizeof(int64_t) * cfg->samples);
+		fx = shared_alloc(fx_size);
+		fa.samples = fx_samples;
+		fa.fx = fx;
+		child_spawn(&fc, "futex waiter", futex_waiter, &fa);
+		child_go(&fc);
+	}
+
+	rkv_producer *p = create(name, 8, SMALL_FRAME, 0);
+	child_go(&cc);
+	int r = rkv_producer_wait_consumers(p, 1, 10LL * 1000000000);
+	if (r < 0)
+		die("waiting for the consumer: %s", strerror(-r));
+
+	uint32_t chunk = with_futex ? cfg->chunk : total;
+	for (uint32_t done = 0; done < total;) {
+		uint32_t n = total - done < chunk ? total - done : chunk;
+		if (with_futex)
+			for (uint32_t k = done; k < done + n; k++) {
+				sleep_ns(cfg->pace_ns);
+				futex_wake_one(fx, k + 1);
+			}
+		for (uint32_t k = done; k < done + n; k++)
+			lat_publish_one(p, k, cfg->pace_ns);
+		done += n;
+	}
+
+	child_reap(&cc);
+	if (with_futex)
+		child_reap(&fc);
+	rkv_producer_destroy(p);
+
+	*pool_out = percentiles(pool_samples, cfg->samples);
+	if (with_futex) {
+		*futex_out = percentiles(fx_samples, cfg->samples);
+		munmap(fx_samples, sizeof(int64_t) * cfg->samples);
+		munmap(fx, fx_size);
+	}
+	munmap(pool_samples, sizeof(int64_t) * cfg->samples);
+}
+
+static void bench_latency(const struct config *cfg, struct results *res)
+{
+	fprintf(stderr, "latency: futex and sleeping consumer, %u samples each...\n", cfg->samples);
+	lat_run(cfg, 0, 1, &res->sleep, &res->futex);
+	fprintf(stderr, "latency: spinning consumer, %u samples...\n", cfg->samples);
+	/* 20 ms of spinning covers every gap, so this consumer never sleeps. */
+	lat_run(cfg, 20LL * 1000000, 0, &res->spin, NULL);
+	res->have_latency = 1;
+}
+
+/* ---- 2 and 5. throughput and fan-out --------------------------------------- */
+
+/*
+ * The producer publishes 64-byte frames as fast as the block consumers take
+ * them for a fixed time, then destroys the pool; each consumer drains its
+ * queue, sees -EPIPE and reports. The clock is read only every 256 frames
+ * on either side, so the figure is the pool's cost, not the clock's.
+ */
+#define FAN_MARK 256u
+
+struct fan_result {
+	uint64_t frames;       /* every frame acquired */
+	uint64_t gaps;         /* sequence numbers skipped */
+	uint64_t bad_data;     /* payloads that did not match their descriptor */
+	uint64_t span_frames;  /* frames between the first and last mark */
+	int64_t span_ns;
+	uint64_t lib_received, lib_dropped;
+	int32_t stats_err;
+};
+
+struct fan_args {
+	const char *name;
+	uint32_t depth;
+	uint64_t warmup;       /* frames before the timed span */
+	struct fan_result *res;
+};
+
+static int fan_consumer(void *arg)
+{
+	struct fan_args *a = arg;
+	struct fan_result *res = a->res;
+	rkv_consumer *c = attach(a->name, RKV_POLICY_BLOCK, a->depth, 0);
+	uint64_t expect = 0, first_mark = 0, last_mark = 0;
+	int64_t t_first = 0, t_last = 0;
+	for (;;) {
+		struct rkv_view v;
+		int r = rkv_consumer_acquire(c, &v, RKV_WAIT_FOREVER);
+		if (r == -EPIPE)
+			break;
+		if (r < 0)
+			die("acquire after %" PRIu64 " frames: %s", res->frames, strerror(-r));
+		uint64_t seq = v.frame.seq, word;
+		if (seq != expect)
+			res->gaps++;
+		expect = seq + 1;
+		memcpy(&word, v.data, sizeof word);
+		if (word != seq || v.frame.bytes_used != SMALL_FRAME)
+			res->bad_data++;
+		if (seq >= a->warmup && seq % FAN_MARK == 0) {
+			int64_t t = now_ns();
+			if (!t_first) {
+				t_first = t;
+				first_mark = seq;
+			}
+			t_last = t;
+			last_mark = seq;
+		}
+		res->frames++;
+		r = rkv_consumer_release(c, &v);
+		if (r < 0)
+			die("release: %s", strerror(-r));
+	}
+	struct rkv_consumer_stats st;
+	int r = rkv_consumer_stats(c, &st);
+	res->stats_err = r < 0 ? r : 0;
+	if (r == 0) {
+		res->lib_received = st.received;
+		res->lib_dropped = st.dropped;
+	}
+	res->span_frames = last_mark - first_mark;
+	res->span_ns = t_last - t_first;
+	rkv_consumer_detach(c);
+	return 0;
+}
+
+/* Returns the slowest consumer's frames/s; *@total gets the sum over all. */
+static double fan_run(const struct config *cfg, uint32_t n, uint32_t depth, double *total,
+		      uint64_t *frames)
+{
+	char name[64];
+	pool_name(name, sizeof name, "fan");
+	struct fan_result *res = shared_alloc(sizeof *res * n);
+	struct fan_args args[MAX_FANOUT];
+	struct child ch[MAX_FANOUT];
+	/* Warm-up: the first pass over every slot takes page faults on both
+	 * sides; they are not the steady state. */
+	uint32_t slots = n * (depth + 1) + 64;
+	uint64_t warmup = (2 * (uint64_t)slots + FAN_MARK - 1) / FAN_MARK * FAN_MARK;
+
+	for (uint32_t i = 0; i < n; i++) {
+		args[i] = (struct fan_args){ .name = name, .depth = depth, .warmup = warmup, .res = &res[i] };
+		child_spawn(&ch[i], "block consumer", fan_consumer, &args[i]);
+	}
+	rkv_producer *p = create(name, slots, SMALL_FRAME, n > 16 ? n : 0);
+	for (uint32_t i = 0; i < n; i++)
+		child_go(&ch[i]);
+	int r = rkv_producer_wait_consumers(p, n, 10LL * 1000000000);
+	if (r < 0)
+		die("waiting for %u consumers: %s", n, strerror(-r));
+
+	int64_t run_ns = (int64_t)(cfg->run_s * 1e9), t_start = 0, stamp = now_ns();
+	/* One descriptor filled once, as a camera keeps its format's. */
+	struct rkv_frame f = { .fourcc = RKV_FMT_BYTES, .bytes_used = SMALL_FRAME };
+	uint64_t seq;
+	for (seq = 0;; seq++) {
+		if (seq % FAN_MARK == 0) {
+			stamp = now_ns();
+			if (seq == warmup)
+				t_start = stamp;
+			if (t_start && stamp - t_start >= run_ns && seq >= warmup + 2 * FAN_MARK)
+				break;
+		}
+		struct rkv_loan l;
+		r = rkv_producer_loan(p, &l, 10LL * 1000000000);
+		if (r < 0)
+			die("loan frame %" PRIu64 ": %s", seq, strerror(-r));
+		/* Fill the whole 64-byte frame, as a producer would. */
+		uint64_t words[SMALL_FRAME / 8];
+		for (size_t w = 0; w < SMALL_FRAME / 8; w++)
+			words[w] = seq;
+		memcpy(l.data, words, sizeof words);
+		f.seq = seq;
+		/* A camera stamps its own capture time; a fresh clock read per
+		 * frame would be the benchmark's cost, not the pool's. */
+		f.timestamp_ns = stamp;
+		r = rkv_producer_publish(p, &l, &f);
+		if (r != (int)n)
+			die("publish frame %" PRIu64 " reached %d of %u block consumers%s%s", seq, r, n,
+			    r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+	}
+	struct rkv_pool_stats ps;
+	r = rkv_producer_stats(p, &ps);
+	if (r < 0)
+		die("producer stats: %s", strerror(-r));
+	rkv_producer_destroy(p);
+	for (uint32_t i = 0; i < n; i++)
+		child_reap(&ch[i]);
+
+	if (ps.published != seq)
+		die("the pool counted %" PRIu64 " frames published, the producer %" PRIu64,
+		    ps.published, seq);
+	double slowest = INFINITY, sum = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct fan_result *x = &res[i];
+		if (x->frames != seq || x->gaps || x->bad_data)
+			die("consumer %u of %u got %" PRIu64 " of %" PRIu64 " frames, %" PRIu64
+			    " gaps, %" PRIu64 " bad payloads", i + 1, n, x->frames, seq, x->gaps,
+			    x->bad_data);
+		if (x->stats_err)
+			die("consumer %u of %u: rkv_consumer_stats: %s", i + 1, n,
+			    strerror(-x->stats_err));
+		if (x->lib_dropped || x->lib_received != seq)
+			die("consumer %u of %u: stats say received %" PRIu64 " dropped %" PRIu64
+			    ", but %" PRIu64 " were published", i + 1, n, x->lib_received,
+			    x->lib_dropped, seq);
+		if (x->span_ns <= 0)
+			die("consumer %u of %u: no timed span", i + 1, n);
+		double fps = (double)x->span_frames * 1e9 / (double)x->span_ns;
+		sum += fps;
+		if (fps < slowest)
+			slowest = fps;
+	}
+	munmap(res, sizeof *res * n);
+	if (total)
+		*total = sum;
+	if (frames)
+		*frames = seq;
+	return slowest;
+}
+
+static void bench_throughput(const struct config *cfg, struct results *res)
+{
+	fprintf(stderr, "throughput: one block consumer, %.1f s...\n", cfg->run_s);
+	res->small_fps = fan_run(cfg, 1, 256, NULL, &res->small_frames);
+}
+
+static void bench_fanout(const struct config *cfg, struct results *res)
+{
+	for (size_t i = 0; i < N_FANOUT; i++) {
+		uint32_t n = fanout_counts[i];
+		fprintf(stderr, "fan-out: %u block consumer%s, %.1f s...\n", n, n > 1 ? "s" : "", cfg->run_s);
+		res->fanout_fps[n] = fan_run(cfg, n, 256, &res->fanout_total[n], NULL);
+	}
+}
+
+/* ---- 3. 1080p copy-in -------------------------------------------------------- */
+
+/*
+ * The target compares publish_copy with a memcpy into one destination
+ * buffer. A pool with a consumer attached cannot reuse one slot: the frame
+ * just published sits in the consumer's mailbox while the next one is
+ * written, so the copies alternate between two slots and touch twice the
+ * destination memory (the zero-copy contract demands it). Two more rows
+ * separate that cache effect from the library's own cost: memcpy alternating
+ * between two buffers (the same footprint as the pool with a consumer), and
+ * publish_copy into a pool with no consumer (the same footprint as memcpy).
+ */
+static double memcpy_round(uint8_t *src, uint8_t **dst, uint32_t ndst, uint32_t iters)
+{
+	int64_t t = now_ns();
+	for (uint32_t i = 0; i < iters; i++) {
+		/* A changing byte and a compiler barrier: the copies are really
+		 * made, as the pool's are. */
+		src[0] = (uint8_t)i;
+		memcpy(dst[i % ndst], src, RGB_BYTES);
+		__asm__ __volatile__("" : : "r"(dst[i % ndst]) : "memory");
+	}
+	return (double)iters * 1e9 / (double)(now_ns() - t);
+}
+
+static double copyin_round(rkv_producer *p, uint8_t *src, struct rkv_frame *f, uint32_t iters)
+{
+	int64_t t = now_ns();
+	for (uint32_t i = 0; i < iters; i++) {
+		src[0] = (uint8_t)i;
+		f->seq = i;
+		f->timestamp_ns = t;
+		int r = rkv_producer_publish_copy(p, src, RGB_BYTES, f, 1000000000);
+		if (r < 0)
+			die("publish_copy: %s", strerror(-r));
+	}
+	return (double)iters * 1e9 / (double)(now_ns() - t);
+}
+
+static void bench_copyin(const struct config *cfg, struct results *res)
+{
+	fprintf(stderr, "copy-in: 1080p RGB, %u frames each...\n", cfg->copy_iters);
+	uint8_t *src = big_alloc(RGB_BYTES);
+	uint8_t *dst[2] = { big_alloc(RGB_BYTES), big_alloc(RGB_BYTES) };
+	for (size_t i = 0; i < RGB_BYTES; i++)
+		src[i] = (uint8_t)(i * 7);
+	memset(dst[0], 0, RGB_BYTES);
+	memset(dst[1], 0, RGB_BYTES);
+
+	char name[64], name2[64];
+	pool_name(name, sizeof name, "copyin");
+	pool_name(name2, sizeof name2, "copyin0");
+	rkv_producer *p = create(name, 4, RGB_BYTES, 0);
+	rkv_producer *p0 = create(name2, 4, RGB_BYTES, 0);
+	/* A latest consumer that never reads: every publish replaces its
+	 * mailbox and the replaced slot comes straight back, the path of a
+	 * camera whose viewer is idle. It lives in this process because it does
+	 * no work; the figure is the producer's. */
+	rkv_consumer *c = attach(name, RKV_POLICY_LATEST, 0, 0);
+	struct rkv_frame f;
+	if (rkv_frame_layout(&f, RKV_FMT_RGB24, RGB_W, RGB_H, 1) != (int64_t)RGB_BYTES)
+		die("rkv_frame_layout(RGB24 1080p) does not give %zu bytes", RGB_BYTES);
+
+	/* Warm-up: fault in every slot and both destination buffers. */
+	copyin_round(p, src, &f, 8);
+	copyin_round(p0, src, &f, 8);
+	memcpy_round(src, dst, 2, 4);
+
+	uint32_t per = cfg->copy_iters / cfg->rounds;
+	if (per < 1)
+		per = 1;
+	double mc[16], mc2[16], ci[16], ci0[16];
+	for (uint32_t round = 0; round < cfg->rounds; round++) {
+		mc[round] = memcpy_round(src, dst, 1, per);
+		ci[round] = copyin_round(p, src, &f, per);
+		mc2[round] = memcpy_round(src, dst, 2, per);
+		ci0[round] = copyin_round(p0, src, &f, per);
+	}
+	res->memcpy_fps = median(mc, cfg->rounds);
+	res->copyin_fps = median(ci, cfg->rounds);
+	res->memcpy2_fps = median(mc2, cfg->rounds);
+	res->copyin0_fps = median(ci0, cfg->rounds);
+
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+	rkv_producer_destroy(p0);
+	free(src);
+	free(dst[0]);
+	free(dst[1]);
+}
+
+/* ---- 4. loan -> publish -> acquire -> release --------------------------------- */
+
+struct loan_pool {
+	char name[64];
+	rkv_producer *p;
+	rkv_consumer *c;
+	struct rkv_frame f;
+};
+
+static void loan_setup(struct loan_pool *lp, const char *what, const struct rkv_frame *f)
+{
+	lp->f = *f;
+	pool_name(lp->name, sizeof lp->name, what);
+	/* Slot capacity = the frame size: a 4K pool really has 4K slots. */
+	lp->p = create(lp->name, 4, f->bytes_used, 0);
+	lp->c = attach(lp->name, RKV_POLICY_BLOCK, 1, 0);
+}
+
+/* Neither the producer nor the consumer touches the frame data: the point is
+ * that handing a frame over costs the same whatever its size. */
+static double loan_round(struct loan_pool *lp, uint32_t iters)
+{
+	int64_t t = now_ns();
+	for (uint32_t i = 0; i < iters; i++) {
+		struct rkv_loan l;
+		struct rkv_view v;
+		int r = rkv_producer_loan(lp->p, &l, 0);
+		if (r < 0)
+			die("%s: loan: %s", lp->name, strerror(-r));
+		lp->f.seq = i;
+		lp->f.timestamp_ns = t;
+		r = rkv_producer_publish(lp->p, &l, &lp->f);
+		if (r != 1)
+			die("%s: publish reached %d consumers, not 1", lp->name, r);
+		r = rkv_consumer_acquire(lp->c, &v, 0);
+		if (r < 0)
+			die("%s: acquire: %s", lp->name, strerror(-r));
+		r = rkv_consumer_release(lp->c, &v);
+		if (r < 0)
+			die("%s: release: %s", lp->name, strerror(-r));
+	}
+	return (double)(now_ns() - t) / iters;
+}
+
+static void bench_loan(const struct config *cfg, struct results *res)
+{
+	fprintf(stderr, "loan cycle: 64 B and 4K NV12, %u frames each...\n", cfg->loan_iters);
+	struct rkv_frame small = { .fourcc = RKV_FMT_BYTES, .bytes_used = SMALL_FRAME };
+	struct rkv_frame uhd;
+	if (rkv_frame_layout(&uhd, RKV_FMT_NV12, UHD_W, UHD_H, 1) != (int64_t)UHD_W * UHD_H * 3 / 2)
+		die("rkv_frame_layout(NV12 4K) does not give %u bytes", UHD_W * UHD_H * 3 / 2);
+	struct loan_pool a, b;
+	loan_setup(&a, "loan64", &small);
+	loan_setup(&b, "loan4k", &uhd);
+
+	uint32_t per = cfg->loan_iters / cfg->rounds;
+	if (per < 1)
+		per = 1;
+	loan_round(&a, per / 10 + 1);
+	loan_round(&b, per / 10 + 1);
+	double x[16], y[16];
+	for (uint32_t round = 0; round < cfg->rounds; round++) {
+		x[round] = loan_round(&a, per);
+		y[round] = loan_round(&b, per);
+	}
+	res->loan_64b_ns = median(x, cfg->rounds);
+	res->loan_4k_ns = median(y, cfg->rounds);
+
+	rkv_consumer_detach(a.c);
+	rkv_consumer_detach(b.c);
+	rkv_producer_destroy(a.p);
+	rkv_producer_destroy(b.p);
+}
+
+/* ---- machine ------------------------------------------------------------------ */
+
+struct machine {
+	char cpu[128];
+	long nproc;
+	char kernel[256];
+	char arch[80];
+};
+
+static void machine_info(struct machine *m)
+{
+	snprintf(m->cpu, sizeof m->cpu, "unknown");
+	FILE *fp = fopen("/proc/cpuinfo", "r");
+	if (fp) {
+		char line[512];
+		while (fgets(line, sizeof line, fp)) {
+			/* x86 says "model name"; many ARM kernels only "Hardware". */
+			if (strncmp(line, "model name", 10) && strncmp(line, "Hardware", 8))
+				continue;
+			char *v = strchr(line, ':');
+			if (!v)
+				continue;
+			v++;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			v[strcspn(v, "\n")] = 0;
+			snprintf(m->cpu, sizeof m->cpu, "%s", v);
+			break;
+		}
+		fclose(fp);
+	}
+	m->nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	struct utsname u;
+	if (uname(&u) == 0) {
+		snprintf(m->kernel, sizeof m->kernel, "%s %s", u.sysname, u.release);
+		snprintf(m->arch, sizeof m->arch, "%s", u.machine);
+	} else {
+		snprintf(m->kernel, sizeof m->kernel, "unknown");
+		snprintf(m->arch, sizeof m->arch, "unknown");
+	}
+}
+
+/* ---- output ------------------------------------------------------------------- */
+
+/* A target is -1 when its figures were not measured. */
+struct targets {
+	int sleep_p50, sleep_p99, spin_p50, small_fps, copyin, loan;
+};
+
+static struct targets judge(const struct results *r)
+{
+	struct targets t = { -1, -1, -1, -1, -1, -1 };
+	if (r->have_latency) {
+		t.sleep_p50 = r->sleep.p50 <= r->futex.p50 + 2.0;
+		t.sleep_p99 = r->sleep.p99 <= 1.2 * r->futex.p99;
+		t.spin_p50 = r->spin.p50 <= 1.0;
+	}
+	if (!isnan(r->small_fps))
+		t.small_fps = r->small_fps >= 3e6;
+	if (!isnan(r->copyin_fps))
+		t.copyin = r->copyin_fps >= 0.9 * r->memcpy_fps;
+	if (!isnan(r->loan_4k_ns))
+		t.loan = r->loan_4k_ns <= 1.2 * r->loan_64b_ns;
+	return t;
+}
+
+static const char *met(int t)
+{
+	return t < 0 ? "not run" : t ? "met" : "MISSED";
+}
+
+static void print_pct(const char *what, const struct pct *p)
+{
+	printf("  %-26s %9.2f %9.2f %9.2f %9.2f\n", what, p->p50, p->p99, p->p999, p->max);
+}
+
+static void print_table(const struct config *cfg, const struct machine *m, const struct results *r,
+			const struct targets *t)
+{
+	printf("rkv-bench (librkv %s) on %s, %ld CPUs, %s %s\n", rkv_version(), m->cpu, m->nproc,
+	       m->kernel, m->arch);
+	if (r->have_latency) {
+		printf("\n1. one-way latency, publish -> consumer holds it, 64-byte frames, two processes\n");
+		printf("   %u samples per row, a frame every %.0f us, in microseconds\n", cfg->samples,
+		       (double)cfg->pace_ns / 1000);
+		printf("  %-26s %9s %9s %9s %9s\n", "", "p50", "p99", "p99.9", "max");
+		print_pct("futex wake (baseline)", &r->futex);
+		print_pct("pool, consumer sleeping", &r->sleep);
+		print_pct("pool, consumer spinning", &r->spin);
+		printf("  target sleeping p50 <= futex p50 + 2 us:   %.2f vs %.2f  %s\n", r->sleep.p50,
+		       r->futex.p50 + 2.0, met(t->sleep_p50));
+		printf("  target sleeping p99 <= 1.2 x futex p99:    %.2f vs %.2f  %s\n", r->sleep.p99,
+		       1.2 * r->futex.p99, met(t->sleep_p99));
+		printf("  target spinning p50 <= 1 us:               %.2f  %s\n", r->spin.p50,
+		       met(t->spin_p50));
+	}
+	if (!isnan(r->small_fps)) {
+		printf("\n2. throughput, 64-byte frames into one block consumer in another process\n");
+		printf("  %-40s %12.0f frames/s (%" PRIu64 " frames, none dropped)\n", "received",
+		       r->small_fps, r->small_frames);
+		printf("  target >= 3000000 frames/s: %s\n", met(t->small_fps));
+	}
+	if (!isnan(r->copyin_fps)) {
+		printf("\n3. 1080p RGB (%zu bytes) copied in, one producer thread\n", RGB_BYTES);
+		printf("  %-40s %12.1f frames/s  %6.2f GB/s\n", "memcpy to one buffer (baseline)",
+		       r->memcpy_fps, r->memcpy_fps * RGB_BYTES / 1e9);
+		printf("  %-40s %12.1f frames/s  %6.2f GB/s\n", "publish_copy, idle latest consumer",
+		       r->copyin_fps, r->copyin_fps * RGB_BYTES / 1e9);
+		printf("  target >= 0.9 x memcpy: %.2f x  %s\n", r->copyin_fps / r->memcpy_fps,
+		       met(t->copyin));
+		printf("  same memory footprint, for comparison:\n");
+		printf("  %-40s %12.1f frames/s  %6.2f GB/s\n", "memcpy alternating two buffers",
+		       r->memcpy2_fps, r->memcpy2_fps * RGB_BYTES / 1e9);
+		printf("  %-40s %12.1f frames/s  %6.2f GB/s  (%.2f x memcpy)\n",
+		       "publish_copy, no consumer (one slot)", r->copyin0_fps,
+		       r->copyin0_fps * RGB_BYTES / 1e9, r->copyin0_fps / r->memcpy_fps);
+	}
+	if (!isnan(r->loan_4k_ns)) {
+		printf("\n4. loan -> publish -> acquire -> release, one thread, data untouched\n");
+		printf("  %-40s %12.1f ns/frame\n", "64-byte frame", r->loan_64b_ns);
+		printf("  %-40s %12.1f ns/frame\n", "3840x2160 NV12 frame", r->loan_4k_ns);
+		printf("  target 4K <= 1.2 x 64 B: %.2f x  %s\n", r->loan_4k_ns / r->loan_64b_ns,
+		       met(t->loan));
+	}
+	if (!isnan(r->fanout_fps[1])) {
+		printf("\n5. fan-out, 64-byte frames, block consumers in separate processes\n");
+		printf("  %-12s %22s %22s\n", "consumers", "frames/s each (min)", "frames/s all");
+		for (size_t i = 0; i < N_FANOUT; i++) {
+			uint32_t n = fanout_counts[i];
+			printf("  %-12u %22.0f %22.0f\n", n, r->fanout_fps[n], r->fanout_total[n]);
+		}
+	}
+	fflush(stdout);
+}
+
+static void json_num(const char *key, double v, int *first)
+{
+	printf("%s\"%s\":", *first ? "" : ",", key);
+	*first = 0;
+	if (isnan(v) || isinf(v))
+		printf("null");
+	else
+		printf("%.3f", v);
+}
+
+static void json_int(const char *key, long long v, int *first)
+{
+	printf("%s\"%s\":%lld", *first ? "" : ",", key, v);
+	*first = 0;
+}
+
+static void json_str(const char *key, const char *s, int *first)
+{
+	printf("%s\"%s\":\"", *first ? "" : ",", key);
+	*first = 0;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static void json_bool(const char *key, int t, int *first)
+{
+	printf("%s\"%s\":%s", *first ? "" : ",", key, t < 0 ? "null" : t ? "true" : "false");
+	*first = 0;
+}
+
+static void print_json(const struct config *cfg, const struct machine *m, const struct results *r,
+		       const struct targets *t)
+{
+	int first = 1, f2;
+	double nan_ = NAN;
+	printf("{");
+	json_str("version", rkv_version(), &first);
+	printf(",\"machine\":{");
+	f2 = 1;
+	json_str("cpu", m->cpu, &f2);
+	json_int("nproc", m->nproc, &f2);
+	json_str("kernel", m->kernel, &f2);
+	json_str("arch", m->arch, &f2);
+	printf("}");
+	if (r->have_latency)
+		json_int("samples", cfg->samples, &first);
+	else
+		json_num("samples", nan_, &first);
+	json_num("pace_us", r->have_latency ? (double)cfg->pace_ns / 1000 : nan_, &first);
+	const struct pct none = { NAN, NAN, NAN, NAN };
+	const struct { const char *k; const struct pct *p; } rows[] = {
+		{ "futex", r->have_latency ? &r->futex : &none },
+		{ "sleep", r->have_latency ? &r->sleep : &none },
+		{ "spin", r->have_latency ? &r->spin : &none },
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		char k[64];
+		snprintf(k, sizeof k, "%s_p50_us", rows[i].k);
+		json_num(k, rows[i].p->p50, &first);
+		snprintf(k, sizeof k, "%s_p99_us", rows[i].k);
+		json_num(k, rows[i].p->p99, &first);
+		snprintf(k, sizeof k, "%s_p999_us", rows[i].k);
+		json_num(k, rows[i].p->p999, &first);
+		snprintf(k, sizeof k, "%s_max_us", rows[i].k);
+		json_num(k, rows[i].p->max, &first);
+	}
+	json_num("small_fps", r->small_fps, &first);
+	json_num("memcpy_1080p_fps", r->memcpy_fps, &first);
+	json_num("copyin_1080p_fps", r->copyin_fps, &first);
+	json_num("copyin_ratio", r->copyin_fps / r->memcpy_fps, &first);
+	json_num("memcpy_1080p_2buf_fps", r->memcpy2_fps, &first);
+	json_num("copyin_1080p_noconsumer_fps", r->copyin0_fps, &first);
+	json_num("loan_64b_ns", r->loan_64b_ns, &first);
+	json_num("loan_4k_ns", r->loan_4k_ns, &first);
+	json_num("loan_ratio", r->loan_4k_ns / r->loan_64b_ns, &first);
+	printf(",\"fanout_fps\":{");
+	f2 = 1;
+	for (size_t i = 0; i < N_FANOUT; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "%u", fanout_counts[i]);
+		json_num(k, r->fanout_fps[fanout_counts[i]], &f2);
+	}
+	printf("},\"fanout_total_fps\":{");
+	f2 = 1;
+	for (size_t i = 0; i < N_FANOUT; i++) {
+		char k[16];
+		snprintf(k, sizeof k, "%u", fanout_counts[i]);
+		json_num(k, r->fanout_total[fanout_counts[i]], &f2);
+	}
+	printf("},\"targets\":{");
+	f2 = 1;
+	json_bool("sleep_p50_le_futex_plus_2us", t->sleep_p50, &f2);
+	json_bool("sleep_p99_le_1_2x_futex", t->sleep_p99, &f2);
+	json_bool("spin_p50_le_1us", t->spin_p50, &f2);
+	json_bool("small_fps_ge_3M", t->small_fps, &f2);
+	json_bool("copyin_ge_0_9x_memcpy", t->copyin, &f2);
+	json_bool("loan_4k_le_1_2x_64b", t->loan, &f2);
+	printf("}}\n");
+	fflush(stdout);
+}
+
+/* ---- main ----------------------------------------------------------------------- */
+
+static void watchdog_fire(int sig)
+{
+	(void)sig;
+	static const char msg[] = "rkv-bench: watchdog: the run hung, giving up\n";
+	if (write(2, msg, sizeof msg - 1) < 0) {
+	}
+	_exit(1);
+}
+
+static void usage(FILE *to)
+{
+	fprintf(to,
+		"usage: rkv-bench [--json] [--quick] [--samples N] [--only SECTION]\n"
+		"  --json        also print one JSON object on the last line\n"
+		"  --quick       fewer samples and shorter runs (a smoke test)\n"
+		"  --samples N   latency samples per mode (default 20000, quick 2000)\n"
+		"  --only S      run one section: latency, throughput, copyin, loan, fanout\n");
+}
+
+static int wants(const struct config *cfg, const char *section)
+{
+	return !cfg->only || strcmp(cfg->only, section) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg = {
+		.samples = 20000,
+		.warmup = 200,
+		.pace_ns = 250000,
+		.chunk = 500,
+		.run_s = 1.5,
+		.copy_iters = 350,
+		.loan_iters = 700000,
+		.rounds = 7,
+	};
+	long samples = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--json")) {
+			cfg.json = 1;
+		} else if (!strcmp(a, "--quick")) {
+			cfg.quick = 1;
+		} else if (!strcmp(a, "--samples") && i + 1 < argc) {
+			char *end;
+			samples = strtol(argv[++i], &end, 10);
+			if (*end || samples < 100 || samples > 10000000) {
+				fprintf(stderr, "rkv-bench: --samples wants 100..10000000\n");
+				return 2;
+			}
+		} else if (!strcmp(a, "--only") && i + 1 < argc) {
+			cfg.only = argv[++i];
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	static const char *const sections[] = { "latency", "throughput", "copyin", "loan", "fanout" };
+	if (cfg.only) {
+		int ok = 0;
+		for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+			ok |= !strcmp(cfg.only, sections[i]);
+		if (!ok) {
+			fprintf(stderr, "rkv-bench: unknown section '%s'\n", cfg.only);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (cfg.quick) {
+		cfg.samples = 2000;
+		cfg.warmup = 100;
+		cfg.run_s = 0.3;
+		cfg.copy_iters = 50;
+		cfg.loan_iters = 70000;
+		cfg.rounds = 5;
+	}
+	if (samples > 0)
+		cfg.samples = (uint32_t)samples;
+
+	/* A hung consumer or producer must not hang `make bench` forever. */
+	signal(SIGALRM, watchdog_fire);
+	alarm(cfg.quick ? 120 : 900);
+	/* The producer's pacing sleeps should be as long as asked, not rounded up
+	 * by the default 50 us timer slack. */
+	prctl(PR_SET_TIMERSLACK, 1UL);
+
+	struct results res = { .small_fps = NAN, .memcpy_fps = NAN, .copyin_fps = NAN,
+			       .memcpy2_fps = NAN, .copyin0_fps = NAN,
+			       .loan_64b_ns = NAN, .loan_4k_ns = NAN };
+	for (size_t i = 0; i <= MAX_FANOUT; i++)
+		res.fanout_fps[i] = res.fanout_total[i] = NAN;
+	struct machine m;
+	machine_info(&m);
+
+	if (wants(&cfg, "latency"))
+		bench_latency(&cfg, &res);
+	if (wants(&cfg, "throughput"))
+		bench_throughput(&cfg, &res);
+	if (wants(&cfg, "copyin"))
+		bench_copyin(&cfg, &res);
+	if (wants(&cfg, "loan"))
+		bench_loan(&cfg, &res);
+	if (wants(&cfg, "fanout"))
+		bench_fanout(&cfg, &res);
+
+	struct targets t = judge(&res);
+	print_table(&cfg, &m, &res, &t);
+	if (cfg.json)
+		print_json(&cfg, &m, &res, &t);
+	return 0;
+}
