@@ -1,0 +1,57 @@
+#!/bin/sh
+# One command on a fresh Debian 12 machine: install the Debian packages the
+# build needs (when they are missing), build everything, run the demo.
+#
+#   ./setup.sh [demo options]      e.g. ./setup.sh --seconds 10
+#
+# Missing packages are installed with apt-get when run as root, through sudo
+# when it is available; otherwise the script prints the command to run and
+# exits 1. Running it again installs nothing and rebuilds only what changed.
+# RKV_SETUP_NO_DEMO=1 stops after the build.
+set -eu
+
+cd "$(dirname "$0")"
+
+# Build and test: gcc make meson ninja-build pkg-config python3.
+# CI's extra jobs (.ci/run): clang and its sanitizer runtimes, valgrind, g++.
+packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev valgrind g++"
+
+missing=
+for pkg in $packages; do
+	# dpkg-query prints "install ok installed" for an installed package.
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	case $status in
+	*" installed") ;;
+	*) missing="$missing $pkg" ;;
+	esac
+done
+missing=${missing# }
+
+if [ -n "$missing" ]; then
+	echo "setup: missing Debian packages: $missing"
+	if [ "$(id -u)" -eq 0 ]; then
+		as_root=
+	elif command -v sudo >/dev/null 2>&1; then
+		as_root=sudo
+	else
+		echo "setup: not root and no sudo; as root, run:" >&2
+		echo "    apt-get update && apt-get install -y $missing" >&2
+		echo "then run ./setup.sh again." >&2
+		exit 1
+	fi
+	# shellcheck disable=SC2086 # $as_root is empty or "sudo"; $missing is a list
+	$as_root apt-get update
+	# shellcheck disable=SC2086
+	$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+else
+	echo "setup: every needed Debian package is installed"
+fi
+
+make
+
+if [ "${RKV_SETUP_NO_DEMO:-0}" = 1 ]; then
+	echo "setup: built; run the demo with: make demo"
+	exit 0
+fi
+echo "setup: running the demo (Ctrl-C to stop; ./setup.sh --help for its options)"
+exec build/demo/rkv-demo "$@"
