@@ -18,6 +18,8 @@
 #include <rkv/pool.h>
 
 #include "pool/internal.h"
+#include <sys/wait.h>
+
 #include "test.h"
 
 #define CAP      4096u
@@ -1562,6 +1564,61 @@ static void test_stats(void)
 	CHECK_ERR(rkv_pool_stats(name, NULL, NULL, 0), ENOENT);
 }
 
+/* ---- fork ----------------------------------------------------------------- */
+
+/*
+ * A child forked from the producer's process is not the producer: its copy
+ * of the handle refuses work (-ECHILD) and the attach socket is closed in
+ * it, so the pool's name does not outlive the producer while the child
+ * lives. Before the fork handling, re-creating the name here failed with
+ * -EADDRINUSE for as long as the child ran.
+ */
+static void test_fork(void)
+{
+	char name[NAMELEN];
+	int pipefd[2];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "fork"), 4, 1);
+
+	CHECK_OK(pipe(pipefd));
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rkv_loan l;
+		struct rkv_consumer_opts o = cons_opts(RKV_POLICY_BLOCK, 1, 1);
+		rkv_consumer *c = NULL;
+		struct rkv_view v;
+		char byte;
+		if (rkv_producer_loan(p, &l, 0) != -ECHILD)
+			_exit(2);
+		if (rkv_consumer_attach(name, &o, &c) < 0)
+			_exit(3);
+		if (rkv_consumer_acquire(c, &v, 5000000000LL) != 0 || v.frame.seq != 7)
+			_exit(4);
+		rkv_consumer_release(c, &v);
+		/* stay alive until the parent has re-created the name */
+		if (read(pipefd[0], &byte, 1) != 1)
+			_exit(5);
+		rkv_consumer_detach(c);
+		rkv_producer_destroy(p); /* the child's copy: frees, touches nothing shared */
+		_exit(0);
+	}
+	CHECK_OK(rkv_producer_wait_consumers(p, 1, 5000000000LL));
+	struct rkv_frame f = { .seq = 7, .fourcc = RKV_FMT_BYTES };
+	CHECK_EQ(rkv_producer_publish_copy(p, "x", 1, &f, 1000000000LL), 1);
+	rkv_producer_destroy(p);
+
+	rkv_producer *again = NULL;
+	CHECK_OK(rkv_producer_create(name, &(struct rkv_pool_opts){ .slot_count = 2, .slot_capacity = 64 }, &again));
+	CHECK_EQ(write(pipefd[1], "x", 1), 1);
+	int status = -1;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	rkv_producer_destroy(again);
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
 int main(void)
 {
 	test_watchdog(100);
@@ -1584,6 +1641,7 @@ int main(void)
 	test_group();
 	test_spin();
 	test_stats();
+	test_fork();
 	printf("unit_pool: ok\n");
 	return 0;
 }

@@ -136,7 +136,70 @@ struct rkv_producer {
 	uint32_t ngroups;
 
 	struct pending pending[MAX_PENDING];
+
+	rkv_producer *next_live;  /* in the process's list, for fork */
+	int forked;               /* this is a forked child's copy */
 };
+
+/* ==== fork ================================================================
+ *
+ * A child forked from a producer's process inherits the attach socket and
+ * every consumer's lease. Left open there, they would keep the pool's name
+ * taken and dead consumers' slots pinned for as long as the child lives.
+ * So the child closes them at once: the child is not the producer. Its copy
+ * of the handle only accepts rkv_producer_destroy() (which frees memory).
+ */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static rkv_producer *live;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&live_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&live_lock); }
+
+static void fork_child(void)
+{
+	for (rkv_producer *p = live; p; p = p->next_live) {
+		p->forked = 1;
+		p->thread_started = 0; /* the thread was not copied */
+		if (p->listen_fd >= 0)
+			close(p->listen_fd);
+		p->listen_fd = -1;
+		for (uint32_t i = 0; i < p->max_consumers; i++) {
+			struct cons *c = &p->cons[i];
+			if (c->active && c->sock >= 0) {
+				close(c->sock);
+				c->sock = -1;
+			}
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void atfork_init(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void live_add(rkv_producer *p)
+{
+	pthread_once(&atfork_once, atfork_init);
+	pthread_mutex_lock(&live_lock);
+	p->next_live = live;
+	live = p;
+	pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(rkv_producer *p)
+{
+	pthread_mutex_lock(&live_lock);
+	for (rkv_producer **pp = &live; *pp; pp = &(*pp)->next_live) {
+		if (*pp == p) {
+			*pp = p->next_live;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&live_lock);
+}
 
 static inline int bit_test(const uint64_t *m, uint32_t i) { return (m[i >> 6] >> (i & 63)) & 1; }
 static inline void bit_set(uint64_t *m, uint32_t i) { m[i >> 6] |= 1ull << (i & 63); }
@@ -881,10 +944,43 @@ static void *service_main(void *arg)
 
 /* ==== create / destroy ==================================================== */
 
+/* A forked child's copy: let go of descriptors and memory, touch nothing
+ * shared (the pool is the parent's). */
+static void destroy_forked_copy(rkv_producer *p)
+{
+	for (uint32_t i = 0; p->cons && i < p->max_consumers; i++) {
+		struct cons *c = &p->cons[i];
+		if (c->active) {
+			if (c->sock >= 0)
+				close(c->sock);
+			close(c->efd);
+			if (c->pidfd >= 0)
+				close(c->pidfd);
+			rkv__unmap(c->chan, c->chan_size);
+		}
+	}
+	for (uint32_t i = 0; p->groups && i < p->max_consumers; i++) {
+		if (p->groups[i].used) {
+			rkv__unmap(p->groups[i].g, p->groups[i].size);
+			close(p->groups[i].fd);
+		}
+		p->groups[i].used = 0;
+	}
+	for (uint32_t i = 0; p->cons && i < p->max_consumers; i++)
+		p->cons[i].active = 0;
+	p->hdr = NULL; /* no "closed" mark: the parent still serves the pool */
+}
+
 void rkv_producer_destroy(rkv_producer *p)
 {
 	if (!p)
 		return;
+	live_remove(p);
+	if (p->forked) {
+		void *hdr = p->hdr;
+		destroy_forked_copy(p);
+		rkv__unmap(hdr, p->pool_size);
+	}
 	if (p->thread_started) {
 		rkv__efd_signal(p->stop_efd);
 		pthread_join(p->thread, NULL);
@@ -1096,6 +1192,7 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 	if (r)
 		goto fail;
 	p->thread_started = 1;
+	live_add(p);
 	*out = p;
 	return 0;
 fail:
@@ -1187,6 +1284,8 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 
 	if (!p || !loan)
 		return -EINVAL;
+	if (p->forked)
+		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
 	if (p->nloans >= p->max_loans) {
 		r = -EBUSY;
@@ -1236,6 +1335,8 @@ int rkv_producer_cancel(rkv_producer *p, struct rkv_loan *loan)
 {
 	if (!p)
 		return -EINVAL;
+	if (p->forked)
+		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
 	if (!loan_valid(p, loan)) {
 		pthread_mutex_unlock(&p->lock);
@@ -1459,6 +1560,8 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 
 	if (!p || !f)
 		return -EINVAL;
+	if (p->forked)
+		return -ECHILD;
 	fr = *f;
 	if (rkv_frame_check(&fr, p->capacity))
 		return -EINVAL;
@@ -1576,6 +1679,8 @@ int rkv_producer_wait_consumers(rkv_producer *p, uint32_t n, int64_t timeout_ns)
 
 	if (!p)
 		return -EINVAL;
+	if (p->forked)
+		return -ECHILD;
 	deadline = deadline_of(timeout_ns);
 	pthread_mutex_lock(&p->lock);
 	while (p->nconsumers < n) {
@@ -1604,6 +1709,8 @@ int rkv_producer_stats(rkv_producer *p, struct rkv_pool_stats *st)
 {
 	if (!p || !st)
 		return -EINVAL;
+	if (p->forked)
+		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
 	drain_all(p);
 	for (uint32_t i = 0; i < p->max_consumers; i++)
