@@ -232,7 +232,9 @@ void rkv_consumer_detach(rkv_consumer *c);
  */
 int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns);
 
-/* Give a frame back. Returns 0, or -EINVAL if @v is not held by @c. */
+/* Give a frame back. Returns 0, or -EINVAL if @v is not held by @c, or
+ * -EPROTO if the producer stopped reading what consumers give back (it is
+ * broken; the view stays held). */
 int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v);
 
 /*

@@ -364,9 +364,10 @@ static int group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t
 	bit_clear(g->queued, s);
 	g->nqueued--;
 	if (m->outstanding + 1 > m->max_held) {
-		/* More frames than it declared it would ever hold. */
+		/* More frames than it declared it would ever hold. Any member
+		 * can write any owner byte, so this is no proof against the
+		 * member it names: give the slot back, evict nobody. */
 		slot_unref(p, s);
-		cons_remove(p, m, 1);
 		return 0;
 	}
 	bit_set(m->owned, s);
