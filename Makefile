@@ -27,9 +27,9 @@ install: all
 # Sanitizer builds run the same suite with smaller stress sizes (the
 # instrumentation makes every memory access several times dearer).
 build-asan/build.ninja:
-	$(MESON) setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dtest_scale=0.1 $(MESON_OPTS)
+	$(MESON) setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dtest_scale=0.5 $(MESON_OPTS)
 build-tsan/build.ninja:
-	$(MESON) setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dtest_scale=0.05 $(MESON_OPTS)
+	$(MESON) setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dtest_scale=0.25 $(MESON_OPTS)
 
 asan: build-asan/build.ninja
 	$(MESON) compile -C build-asan
