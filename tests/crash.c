@@ -46,6 +46,7 @@
 #include <rkv/pool.h>
 
 #include "pool/internal.h"
+#include "pattern.h"
 #include "test.h"
 
 #define CAP              4096u
@@ -54,57 +55,7 @@
 #define SLACK_NS         (1000 * 1000000ll)
 #define SEC              1000000000ll
 
-/* ---- frame contents (as in stress.c) -------------------------------------- */
-
-#define K_GOLD 0x9E3779B97F4A7C15ull
-
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static inline uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1Dull;
-}
-
-static void fill_frame(void *dst, uint64_t len, uint64_t seq)
-{
-	uint8_t *d = dst;
-	uint64_t base = mix64(seq ^ 0x5bd1e9955bd1e995ull), acc = 0;
-	uint64_t n = len / 8;
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t w = base ^ acc;
-		memcpy(d + 8 * i, &w, 8);
-		acc += K_GOLD;
-	}
-	uint64_t w = base ^ acc;
-	for (uint64_t j = 0; j < len % 8; j++)
-		d[8 * n + j] = (uint8_t)(w >> (8 * j));
-}
-
-/* -1 when all bytes match, else the first bad offset. */
-static int64_t check_frame(const void *src, uint64_t len, uint64_t seq)
-{
-	const uint8_t *s = src;
-	uint64_t base = mix64(seq ^ 0x5bd1e9955bd1e995ull);
-	for (uint64_t off = 0; off < len; off++) {
-		uint64_t w = base ^ ((off / 8) * K_GOLD);
-		if (s[off] != (uint8_t)(w >> (8 * (off % 8))))
-			return (int64_t)off;
-	}
-	return -1;
-}
+/* ---- frames (contents from pattern.h) --------------------------------------- */
 
 static uint64_t frame_size(uint64_t seq)
 {
