@@ -1127,6 +1127,55 @@ static void *reader_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * The fd before any acquire: a frame already queued makes it readable at
+ * once, and a poll started right after taking the fd is woken by the next
+ * publish. Polling with acquire(0) and no fd never asks the producer to
+ * signal (consumer_waiting stays clear), so it costs the producer no syscall.
+ */
+static void test_fd_first(void)
+{
+	char name[NAMELEN];
+	struct rkv_view v;
+	void *base;
+	uint64_t size;
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "fd1"), 8, 1);
+	rkv_consumer *a = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+	rkv_consumer *b = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
+
+	CHECK_ERR(rkv_consumer_acquire(a, &v, 0), EAGAIN);
+	CHECK_OK(rkv__consumer_chan_area(a, &base, &size));
+	CHECK_EQ(__atomic_load_n(&((struct rkv_wire_chan *)base)->consumer_waiting, __ATOMIC_RELAXED), 0);
+
+	CHECK_EQ(publish_seq(p, 1), 2);
+	int fa = rkv_consumer_fd(a);
+	CHECK_INT(fa, >=, 0);
+	CHECK(readable(fa, 0));
+	take(a, 1);
+
+	int fb = rkv_consumer_fd(b);
+	CHECK_INT(fb, >=, 0);
+	CHECK(readable(fb, 0)); /* frame 1 waits in its mailbox */
+	take(b, 1);
+	CHECK_ERR(rkv_consumer_acquire(b, &v, 0), EAGAIN);
+	CHECK(!readable(fb, 0));
+
+	struct poller pl = { .fd = fa, .got = -1 };
+	pthread_t t;
+	CHECK_ERR(rkv_consumer_acquire(a, &v, 0), EAGAIN);
+	CHECK_EQ(pthread_create(&t, NULL, poll_thread, &pl), 0);
+	sleep_ns(50 * MS);
+	CHECK_EQ(publish_seq(p, 2), 2);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pl.got, 1);
+	CHECK(readable(fb, 2000));
+	take(a, 2);
+	take(b, 2);
+	rkv_consumer_detach(a);
+	rkv_consumer_detach(b);
+	rkv_producer_destroy(p);
+}
+
 static void test_block(void)
 {
 	char name[NAMELEN];
@@ -1635,6 +1684,7 @@ int main(void)
 	test_acquire_wakes();
 	test_producer_gone();
 	test_fd();
+	test_fd_first();
 	test_block();
 	test_drop();
 	test_latest();

@@ -59,7 +59,7 @@ struct rkv_consumer {
 	uint32_t next_token;
 	uint64_t taken;
 	int gone;                   /* 0, -EPIPE (producer gone) or -ECONNRESET (evicted) */
-	int armed;                  /* we set consumer_waiting and it may still be set */
+	int fd_mode;                /* rkv_consumer_fd() was called: arm on -EAGAIN */
 	uint32_t signalled;         /* the producer sleep we last woke */
 };
 
@@ -626,12 +626,10 @@ static int arm(rkv_consumer *c, struct rkv_view *v)
 	int r;
 
 	STORE_RLX(&c->chan->consumer_waiting, 1);
-	c->armed = 1;
 	FENCE();
 	r = try_acquire(c, v);
 	if (r != -EAGAIN) {
 		STORE_RLX(&c->chan->consumer_waiting, 0);
-		c->armed = 0;
 	}
 	return r;
 }
@@ -699,6 +697,15 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 			r = c->gone == -EPIPE ? try_acquire(c, v) : c->gone;
 			return r == -EAGAIN ? c->gone : r;
 		}
+		if (timeout_ns == 0 && !c->fd_mode) {
+			/* Polling without the fd: nobody will wait on the
+			 * eventfd, so do not ask the producer to signal it;
+			 * only look at the lease. */
+			wait_events(c, &zero);
+			if (c->gone)
+				continue;
+			return -EAGAIN;
+		}
 		r = arm(c, v);
 		if (r != -EAGAIN)
 			return r;
@@ -715,8 +722,7 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 			int64_t left = deadline - rkv__now_ns();
 			if (left <= 0) {
 				STORE_RLX(&c->chan->consumer_waiting, 0);
-				c->armed = 0;
-				return -ETIMEDOUT;
+						return -ETIMEDOUT;
 			}
 			ts.tv_sec = left / 1000000000;
 			ts.tv_nsec = left % 1000000000;
@@ -725,8 +731,7 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 		r = try_acquire(c, v);
 		if (r != -EAGAIN) {
 			STORE_RLX(&c->chan->consumer_waiting, 0);
-			c->armed = 0;
-			return r;
+				return r;
 		}
 	}
 }
@@ -750,10 +755,33 @@ int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v)
 	return 0;
 }
 
+/* Is anything waiting to be taken? (A hint: it may be gone when we look.) */
+static int peek(rkv_consumer *c)
+{
+	switch (c->policy) {
+	case RKV_POLICY_LATEST:
+		return LOAD_RLX(&c->chan->mailbox) != RKV_MAILBOX_EMPTY;
+	case RKV_POLICY_GROUP:
+		return LOAD_RLX(&c->grp->head) != LOAD_RLX(&c->grp->tail);
+	default:
+		return LOAD_RLX(&c->chan->ready_tail) != c->head;
+	}
+}
+
 int rkv_consumer_fd(rkv_consumer *c)
 {
 	if (!c)
 		return -EINVAL;
+	if (!c->fd_mode) {
+		/* From now on the producer signals every frame we sleep
+		 * through; and if frames are already waiting, the fd says so
+		 * at once, so a poll before the first acquire cannot hang. */
+		c->fd_mode = 1;
+		STORE_RLX(&c->chan->consumer_waiting, 1);
+		FENCE();
+		if (peek(c))
+			rkv__efd_signal(c->efd);
+	}
 	return c->ep;
 }
 
