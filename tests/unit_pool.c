@@ -18,6 +18,7 @@
 #include <rkv/pool.h>
 
 #include "pool/internal.h"
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "test.h"
@@ -1613,6 +1614,56 @@ static void test_stats(void)
 	CHECK_ERR(rkv_pool_stats(name, NULL, NULL, 0), ENOENT);
 }
 
+/*
+ * Frame data is read-only for a consumer in another process: the mapping
+ * is read-only and the memfd is sealed against new writable mappings, so
+ * not even mprotect() can make it writable.
+ */
+static void test_readonly(void)
+{
+	char name[NAMELEN];
+	int go[2];
+	test_pool_name(name, sizeof name, "ro");
+	CHECK_OK(pipe(go));
+	/* Fork first: a child of the producer's process would inherit the
+	 * producer's own writable mapping. */
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rkv_consumer_opts o = cons_opts(RKV_POLICY_BLOCK, 1, 1);
+		rkv_consumer *c = NULL;
+		struct rkv_view v;
+		char byte;
+		if (read(go[0], &byte, 1) != 1)
+			_exit(6);
+		if (rkv_consumer_attach(name, &o, &c) < 0)
+			_exit(2);
+		if (rkv_consumer_acquire(c, &v, 5000000000LL) != 0)
+			_exit(3);
+		long pg = sysconf(_SC_PAGESIZE);
+		void *page = (void *)((uintptr_t)v.data & ~((uintptr_t)pg - 1));
+		if (mprotect(page, (size_t)pg, PROT_READ | PROT_WRITE) == 0)
+			_exit(4); /* writable: the seal did not hold */
+		if (errno != EACCES)
+			_exit(5);
+		rkv_consumer_release(c, &v);
+		rkv_consumer_detach(c);
+		_exit(0);
+	}
+	rkv_producer *p = mkpool(name, 4, 1);
+	CHECK_EQ(write(go[1], "x", 1), 1);
+	CHECK_OK(rkv_producer_wait_consumers(p, 1, 5000000000LL));
+	struct rkv_frame f = { .seq = 1, .fourcc = RKV_FMT_BYTES };
+	CHECK_EQ(rkv_producer_publish_copy(p, "ro", 2, &f, 1000000000LL), 1);
+	int status = -1;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	rkv_producer_destroy(p);
+	close(go[0]);
+	close(go[1]);
+}
+
 /* ---- fork ----------------------------------------------------------------- */
 
 /*
@@ -1692,6 +1743,7 @@ int main(void)
 	test_spin();
 	test_stats();
 	test_fork();
+	test_readonly();
 	printf("unit_pool: ok\n");
 	return 0;
 }
