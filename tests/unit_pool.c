@@ -8,6 +8,7 @@
  * test can run beside any other.
  */
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -1664,6 +1665,54 @@ static void test_readonly(void)
 	close(go[1]);
 }
 
+/*
+ * Access: only the producer's user may attach, unless the pool admits a
+ * group. Needs root to become another user; skipped (with a note) if not.
+ */
+static int attach_as(const char *name, uid_t uid, gid_t gid)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1000;
+	if (pid == 0) {
+		gid_t groups[1] = { gid };
+		struct rkv_consumer_opts o = cons_opts(RKV_POLICY_DROP, 1, 1);
+		rkv_consumer *c = NULL;
+		if (setgroups(1, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+			_exit(100);
+		int r = rkv_consumer_attach(name, &o, &c);
+		if (r == 0)
+			rkv_consumer_detach(c);
+		_exit(r == 0 ? 0 : r == -EACCES ? 13 : 101);
+	}
+	int status = -1;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1001;
+	return WEXITSTATUS(status);
+}
+
+static void test_access(void)
+{
+	char a[NAMELEN], b[NAMELEN];
+	if (geteuid() != 0) {
+		printf("unit_pool: access test skipped (needs root to switch users)\n");
+		return;
+	}
+	rkv_producer *pa = mkpool(test_pool_name(a, sizeof a, "acc"), 4, 1);
+	struct rkv_pool_opts o = pool_opts(4, 1);
+	o.flags = RKV_POOL_GROUP_ACCESS;
+	o.access_gid = 4242;
+	rkv_producer *pb = mkpool_opts(test_pool_name(b, sizeof b, "accg"), &o);
+
+	CHECK_EQ(attach_as(a, 65534, 4242), 13); /* owner-only: refused */
+	CHECK_EQ(attach_as(b, 65534, 4242), 0);  /* in the admitted group */
+	CHECK_EQ(attach_as(b, 65534, 4343), 13); /* another group: refused */
+	CHECK_EQ(attach_as(a, 0, 0), 0);         /* the owner itself */
+
+	rkv_producer_destroy(pa);
+	rkv_producer_destroy(pb);
+}
+
 /* ---- fork ----------------------------------------------------------------- */
 
 /*
@@ -1744,6 +1793,7 @@ int main(void)
 	test_stats();
 	test_fork();
 	test_readonly();
+	test_access();
 	printf("unit_pool: ok\n");
 	return 0;
 }
