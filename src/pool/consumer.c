@@ -638,8 +638,27 @@ static int arm(rkv_consumer *c, struct rkv_view *v)
  * at most @tsp (NULL: forever), and note what the lease said. */
 static void wait_events(rkv_consumer *c, const struct timespec *tsp)
 {
+	/* epoll_pwait2 (ns timeouts) came in Linux 5.11; the RK3588 vendor
+	 * kernel is 5.10, and valgrind 3.19 does not know it either. Without
+	 * it, wait in whole milliseconds, rounded up so a wait never ends
+	 * early. */
+	static int no_pwait2;
 	struct epoll_event ev[4];
-	int n = epoll_pwait2(c->ep, ev, 4, tsp, NULL);
+	int n = -1;
+
+	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+		n = epoll_pwait2(c->ep, ev, 4, tsp, NULL);
+		if (n < 0 && errno == ENOSYS)
+			__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+	}
+	if (__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+		int ms = -1;
+		if (tsp) {
+			int64_t ns = (int64_t)tsp->tv_sec * 1000000000 + tsp->tv_nsec;
+			ms = ns > (int64_t)INT32_MAX * 1000000 ? INT32_MAX : (int)((ns + 999999) / 1000000);
+		}
+		n = epoll_wait(c->ep, ev, 4, ms);
+	}
 
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.u32 == EV_LEASE)
