@@ -915,9 +915,13 @@ static void group_scenario(struct ring_env *e, int sc)
 		FAIL("no group scenario %d", sc);
 	}
 
+	unsigned got0 = got;
 	pump(e, 3 * RSLOTS, a, &got);
 	(void)rkv__producer_free_slots(e->p);
 	pump(e, RSLOTS, a, &got);
+	/* A scribbled head heals: the members find the queue again. */
+	if (sc == GS_HEAD_AHEAD || sc == GS_HEAD_BACK)
+		CHECK_UINT(got - got0, >, 0);
 
 	/* The non-group consumer got every frame (pump checked each); the
 	 * members may have lost frames to the scribbles: the group is one

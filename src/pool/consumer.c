@@ -482,10 +482,17 @@ static int take_group(rkv_consumer *c, uint64_t *e)
 	for (int tries = 0; tries < 1024; tries++) {
 		uint64_t h = LOAD_ACQ(&c->grp->head);
 		uint64_t t = LOAD_ACQ(&c->grp->tail);
-		if (h == t || t - h > (uint64_t)c->grp_mask + 1) {
-			/* Empty; or a head that ran ahead of the tail, which
-			 * only a scribbling member can cause: treat as empty. */
+		if (h == t)
 			return 0;
+		if (t - h > (uint64_t)c->grp_mask + 1) {
+			/* A head past the tail, or more than a lap behind it:
+			 * only a scribbling member does that. Restart from the
+			 * oldest position the queue can hold; the loop below
+			 * skips what is claimed there. */
+			uint64_t oldest = t > c->grp_mask + 1 ? t - (c->grp_mask + 1) : 0;
+			__atomic_compare_exchange_n(&c->grp->head, &h, oldest, 0,
+						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+			continue;
 		}
 		uint64_t *cellp = &c->cells[h & c->grp_mask];
 		uint64_t cell = LOAD_ACQ(cellp);
