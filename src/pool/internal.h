@@ -64,8 +64,12 @@ void rkv__efd_drain(int fd);
  * Returns the fd or -errno. */
 int rkv__memfd_create(const char *what, uint64_t size);
 
-/* Seal @fd against new writable mappings (its existing ones keep working). */
+/* Seal @fd against new writable mappings (its existing ones keep working).
+ * -EINVAL where the kernel lacks F_SEAL_FUTURE_WRITE (before 5.1). */
 int rkv__memfd_seal_readonly(int fd);
+
+/* A read-only descriptor of the same file, for other processes; or -errno. */
+int rkv__reopen_readonly(int fd);
 
 /*
  * Map @fd (@size bytes; must equal its st_size) shared, read-write or

@@ -105,6 +105,7 @@ struct rkv_producer {
 	uint64_t capacity, stride;
 
 	int pool_fd;
+	int pool_ro_fd;           /* what consumers get */
 	struct rkv_wire_pool *hdr;
 	uint64_t pool_size;
 	struct rkv_wire_slot *slots;
@@ -622,7 +623,7 @@ static int handle_hello(rkv_producer *p, int fd)
 			if (p->cons[i].active)
 				cons_stats(p, &p->cons[i]);
 		pthread_mutex_unlock(&p->lock);
-		fds[nfds++] = p->pool_fd;
+		fds[nfds++] = p->pool_ro_fd;
 		w.pool_size = p->pool_size;
 		w.nfds = (uint32_t)nfds;
 		rkv__send_msg(fd, &w, sizeof(w), fds, nfds);
@@ -787,7 +788,7 @@ static int handle_hello(rkv_producer *p, int fd)
 
 	w.status = 0;
 	w.id = c->id;
-	fds[nfds++] = p->pool_fd;
+	fds[nfds++] = p->pool_ro_fd;
 	fds[nfds++] = chan_fd;
 	fds[nfds++] = efd;
 	fds[nfds++] = p->prod_efd;
@@ -1013,6 +1014,8 @@ void rkv_producer_destroy(rkv_producer *p)
 		rkv__unmap(p->hdr, p->pool_size);
 	if (p->pool_fd >= 0)
 		close(p->pool_fd);
+	if (p->pool_ro_fd >= 0)
+		close(p->pool_ro_fd);
 	if (p->prod_efd >= 0)
 		close(p->prod_efd);
 	if (p->stop_efd >= 0)
@@ -1075,7 +1078,7 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->pool_fd = p->listen_fd = p->prod_efd = p->stop_efd = p->ep = -1;
+	p->pool_fd = p->pool_ro_fd = p->listen_fd = p->prod_efd = p->stop_efd = p->ep = -1;
 	for (int i = 0; i < MAX_PENDING; i++)
 		p->pending[i].fd = -1;
 	pthread_mutex_init(&p->lock, NULL);
@@ -1117,9 +1120,18 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 	if (r)
 		goto fail;
 	p->hdr = base;
+	/* Consumers get the pool through a read-only descriptor, and where
+	 * the kernel has F_SEAL_FUTURE_WRITE (5.1) the memfd refuses any new
+	 * writable mapping as well. Older kernels (RK3566 boards still ship
+	 * 4.19) keep only the read-only descriptor. */
 	r = rkv__memfd_seal_readonly(p->pool_fd);
-	if (r)
+	if (r && r != -EINVAL)
 		goto fail;
+	p->pool_ro_fd = rkv__reopen_readonly(p->pool_fd);
+	if (p->pool_ro_fd < 0) {
+		r = p->pool_ro_fd;
+		goto fail;
+	}
 	p->slots = (struct rkv_wire_slot *)((uint8_t *)base + slots_off);
 	p->stats = (struct rkv_wire_cstats *)((uint8_t *)base + stats_off);
 	p->data = (uint8_t *)base + data_off;

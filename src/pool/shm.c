@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -50,6 +51,22 @@ int rkv__memfd_seal_readonly(int fd)
 	if (fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
 		return -errno;
 	return 0;
+}
+
+int rkv__reopen_readonly(int fd)
+{
+	char path[64];
+	int ro;
+
+	/* A new open file description of the same memfd, read-only: mmap()
+	 * with PROT_WRITE and MAP_SHARED fails on it with EACCES. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	if (ro >= 0)
+		return ro;
+	/* No /proc: the seal (if the kernel has it) must do alone. */
+	ro = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return ro >= 0 ? ro : -errno;
 }
 
 struct mapping {
