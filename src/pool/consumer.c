@@ -462,7 +462,6 @@ static int take_ring(rkv_consumer *c, uint64_t *e)
 	*e = c->ready[c->head & c->ready_mask];
 	c->head++;
 	STORE_REL(&c->chan->ready_head, c->head);
-	wake_producer(c);
 	return 1;
 }
 
@@ -511,7 +510,6 @@ static int take_group(rkv_consumer *c, uint64_t *e)
 			__atomic_compare_exchange_n(&c->grp->head, &h, h + 1, 0,
 						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 			*e = RKV_ENTRY(RKV_CELL_TAG(cell), RKV_CELL_SLOT(cell));
-			wake_producer(c);
 			return 2; /* the tag is the position, not the publish count */
 		}
 	}
@@ -604,7 +602,13 @@ static int try_acquire(rkv_consumer *c, struct rkv_view *v)
 		c->gone = -ECONNRESET;
 		return -ECONNRESET;
 	}
-	return make_view(c, e, r == 2, v);
+	r = make_view(c, e, r == 2, v);
+	/* Taking made room in a queue the producer may be waiting on (not
+	 * so for a mailbox). Checked after the view is made, to keep the
+	 * fence off the frame's way to the caller. */
+	if (c->policy != RKV_POLICY_LATEST)
+		wake_producer(c);
+	return r;
 }
 
 /* Read what the producer said on the lease, if anything. */
