@@ -232,11 +232,10 @@ static void count_dropped(struct cons *c)
 	STORE_RLX(&c->st->dropped, c->dropped);
 }
 
-static void cons_stats(rkv_producer *p, struct cons *c)
+static void cons_stats(struct cons *c)
 {
 	struct rkv_wire_cstats *st = c->st;
 
-	(void)p;
 	STORE_RLX(&st->outstanding, c->outstanding);
 	STORE_RLX(&st->delivered, c->delivered);
 	STORE_RLX(&st->dropped, c->dropped);
@@ -285,8 +284,8 @@ static void group_destroy(rkv_producer *p, struct group *g)
 }
 
 /* A cell at position @pos was claimed by a member: the slot in it now
- * belongs to that member's books. Returns 0, or -1 if the member must go. */
-static int group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t cell);
+ * belongs to that member's books. */
+static void group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t cell);
 
 /*
  * Read @c's release ring and return the slots it names. Anything that does
@@ -338,14 +337,14 @@ bad:
 	return -1;
 }
 
-static int group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t cell)
+static void group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t cell)
 {
 	uint32_t s = RKV_CELL_SLOT(cell);
 	uint32_t owner = RKV_CELL_OWNER(cell);
 	struct cons *m;
 
 	if (s >= p->nslots || !bit_test(g->queued, s) || g->pos[s] != pos)
-		return 0; /* already settled (released, or its member died) */
+		return; /* already settled (released, or its member died) */
 	m = (owner >= 1 && owner <= p->max_consumers) ? &p->cons[owner - 1] : NULL;
 	if (!m || !m->active || m->group != g) {
 		/* Claimed by nobody we know: a member scribbled on the queue.
@@ -353,15 +352,15 @@ static int group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t
 		bit_clear(g->queued, s);
 		g->nqueued--;
 		slot_unref(p, s);
-		return 0;
+		return;
 	}
 	/* Settle the member's releases first (this frame may be among them),
 	 * so that its books hold only frames it really still has. If it is
 	 * evicted there, its claimed frames, this one too, went back. */
 	if (cons_drain(p, m) < 0)
-		return 0;
+		return;
 	if (!bit_test(g->queued, s) || g->pos[s] != pos)
-		return 0;
+		return;
 	bit_clear(g->queued, s);
 	g->nqueued--;
 	if (m->outstanding + 1 > m->max_held) {
@@ -369,12 +368,11 @@ static int group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t
 		 * can write any owner byte, so this is no proof against the
 		 * member it names: give the slot back, evict nobody. */
 		slot_unref(p, s);
-		return 0;
+		return;
 	}
 	bit_set(m->owned, s);
 	m->outstanding++;
 	count_delivered(m);
-	return 0;
 }
 
 static void drain_all(rkv_producer *p)
@@ -621,7 +619,7 @@ static int handle_hello(rkv_producer *p, int fd)
 		drain_all(p);
 		for (uint32_t i = 0; i < p->max_consumers; i++)
 			if (p->cons[i].active)
-				cons_stats(p, &p->cons[i]);
+				cons_stats(&p->cons[i]);
 		pthread_mutex_unlock(&p->lock);
 		fds[nfds++] = p->pool_ro_fd;
 		w.pool_size = p->pool_size;
@@ -1728,7 +1726,7 @@ int rkv_producer_stats(rkv_producer *p, struct rkv_pool_stats *st)
 	drain_all(p);
 	for (uint32_t i = 0; i < p->max_consumers; i++)
 		if (p->cons[i].active)
-			cons_stats(p, &p->cons[i]);
+			cons_stats(&p->cons[i]);
 	rkv__pool_stats_read(p->hdr, st);
 	pthread_mutex_unlock(&p->lock);
 	return 0;
