@@ -85,13 +85,23 @@ static void print_stats(void)
 	fputc('\n', stderr);
 }
 
-/*
- * Copy a live shared area. The producer's service thread may still write
- * its counters (a detach being processed), so read it the way another
- * process would: byte by byte with atomic loads, which ThreadSanitizer
- * does not count as racing with the producer's atomic stores.
- */
 static uint8_t *dup_area(const void *base, uint64_t size)
+{
+	uint8_t *p = malloc(size);
+	if (!p)
+		fuzz_die("out of memory copying an area of %llu bytes", (unsigned long long)size);
+	memcpy(p, base, size);
+	return p;
+}
+
+/*
+ * Copy a live shared area (once, for the snapshot). The producer's service
+ * thread may still write its counters (a detach being processed), so read
+ * it the way another process would: with atomic loads, which
+ * ThreadSanitizer does not count as racing with the producer's atomic
+ * stores.
+ */
+static uint8_t *dup_live_area(const void *base, uint64_t size)
 {
 	uint8_t *p = malloc(size);
 	const uint8_t *src = base;
@@ -146,20 +156,20 @@ static void take_snapshot(void)
 	r = rkv__producer_pool_area(p, &base, &size);
 	if (r < 0)
 		fuzz_die("setup: pool area: %s", strerror(-r));
-	snap.pool = dup_area(base, size);
+	snap.pool = dup_live_area(base, size);
 	snap.pool_size = size;
 	for (int i = 0; i < NPOL; i++) {
 		struct rkv_consumer_stats st;
 		r = rkv__consumer_chan_area(c[i], &base, &size);
 		if (r < 0)
 			fuzz_die("setup: chan area: %s", strerror(-r));
-		snap.pol[i].chan = dup_area(base, size);
+		snap.pol[i].chan = dup_live_area(base, size);
 		snap.pol[i].chan_size = size;
 		if (policies[i] == RKV_POLICY_GROUP) {
 			r = rkv__consumer_group_area(c[i], &base, &size);
 			if (r < 0)
 				fuzz_die("setup: group area: %s", strerror(-r));
-			snap.pol[i].group = dup_area(base, size);
+			snap.pol[i].group = dup_live_area(base, size);
 			snap.pol[i].group_size = size;
 		}
 		r = rkv_consumer_stats(c[i], &st);
