@@ -6,8 +6,8 @@
  * take an entry from the ready ring (or the mailbox, or a group cell), check
  * it, hand out a view; on release, push the slot index on the release ring.
  * The consumer sleeps only when there is nothing to take, and then on its
- * eventfd and the attach socket together, so the producer's death wakes it
- * as surely as a frame does.
+ * eventfd, the attach socket and the producer's pidfd together, so the
+ * producer's death wakes it as surely as a frame does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +29,7 @@ struct rkv_consumer {
 	int pidfd;                  /* the producer process, or -1 */
 	int efd;                    /* the producer wakes us here */
 	int prod_efd;               /* we wake the producer here */
-	int ep;                     /* rkv_consumer_fd(), made on first use */
+	int ep;                     /* epoll set: the blocking wait and rkv_consumer_fd() */
 	uint32_t id, policy, depth, max_held;
 	int64_t spin_ns;
 
@@ -82,11 +82,6 @@ static int opts_check(const struct rkv_consumer_opts *o)
 		return -EINVAL;
 	return 0;
 }
-
-/* Connect to pool @name, check who answers, send @hello, read the welcome.
- * Shared with observers. Returns the socket, or -errno with @why set. */
-int rkv__pool_connect(const char *name, const struct rkv_wire_hello *hello, int any_owner,
-		      struct rkv_wire_welcome *w, int *fds, int *nfds, char *why, size_t why_len);
 
 int rkv__pool_connect(const char *name, const struct rkv_wire_hello *hello, int any_owner,
 		      struct rkv_wire_welcome *w, int *fds, int *nfds, char *why, size_t why_len)
@@ -847,8 +842,6 @@ int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *st)
 	st->label[RKV_LABEL_MAX - 1] = st->group[RKV_LABEL_MAX - 1] = '\0';
 	return 0;
 }
-
-void rkv__pool_stats_read(const struct rkv_wire_pool *hdr, struct rkv_pool_stats *st);
 
 int rkv_consumer_pool_stats(rkv_consumer *c, struct rkv_pool_stats *st)
 {

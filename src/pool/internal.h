@@ -107,6 +107,17 @@ int64_t rkv__now_ns(void);
  * inherited it; a pidfd does not. */
 int rkv__pidfd_open(pid_t pid);
 
+/* ---- consumer.c / observer.c --------------------------------------------- */
+
+/* Connect to pool @name, check who answers, send @hello, read the welcome
+ * and its fds (*@nfds of them into @fds, owned by the caller). Returns the
+ * socket, or -errno with @why set. */
+int rkv__pool_connect(const char *name, const struct rkv_wire_hello *hello, int any_owner,
+		      struct rkv_wire_welcome *w, int *fds, int *nfds, char *why, size_t why_len);
+
+/* Copy the pool counters out of pool header @hdr. */
+void rkv__pool_stats_read(const struct rkv_wire_pool *hdr, struct rkv_pool_stats *st);
+
 /* ---- validation of what another process wrote ----------------------------- */
 
 /* Check a pool area mapped at @base, @size bytes long (the memfd's size).

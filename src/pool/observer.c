@@ -8,10 +8,6 @@
 
 #include "pool/internal.h"
 
-int rkv__pool_connect(const char *name, const struct rkv_wire_hello *hello, int any_owner,
-		      struct rkv_wire_welcome *w, int *fds, int *nfds, char *why, size_t why_len);
-void rkv__pool_stats_read(const struct rkv_wire_pool *hdr, struct rkv_pool_stats *st);
-
 void rkv__pool_stats_read(const struct rkv_wire_pool *h, struct rkv_pool_stats *st)
 {
 	memset(st, 0, sizeof(*st));

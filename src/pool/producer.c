@@ -1714,8 +1714,6 @@ int rkv_producer_wait_consumers(rkv_producer *p, uint32_t n, int64_t timeout_ns)
 	return r;
 }
 
-void rkv__pool_stats_read(const struct rkv_wire_pool *hdr, struct rkv_pool_stats *st);
-
 int rkv_producer_stats(rkv_producer *p, struct rkv_pool_stats *st)
 {
 	if (!p || !st)
