@@ -27,920 +27,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pool/internal.h"
-
-#define PAGE 4096u
-#define MAX_PENDING 16            /* connections that have not said hello yet */
-#define PENDING_TTL_NS 2000000000 /* a silent connection is dropped after 2 s */
-#define DEFAULT_BLOCK_TIMEOUT_NS 1000000000
-
-/* epoll tags: kind in the top byte, index and generation below */
-#define TAG_STOP    1u
-#define TAG_LISTEN  2u
-#define TAG_PENDING 3u
-#define TAG_CONS    4u
-#define MKTAG(kind, idx, gen) (((uint64_t)(kind) << 56) | ((uint64_t)(gen) << 24) | (idx))
-
-struct group;
-
-/* The producer's view of one consumer. */
-struct cons {
-	int active;
-	uint32_t id;
-	uint32_t gen;             /* bumped at every attach into this entry */
-	uint32_t policy, depth, max_held, flags;
-	int sock;                 /* the lease */
-	int pidfd;                /* the consumer process, to see it die */
-	int efd;                  /* wakes the consumer */
-	struct rkv_wire_chan *chan;
-	uint64_t chan_size;
-	uint64_t *ready;
-	uint32_t *release;
-	uint32_t ready_mask, release_mask;
-	uint64_t tail;            /* our ready_tail */
-	uint64_t head;            /* last ready_head we checked */
-	uint64_t rel_head;        /* our release_head */
-	uint32_t outstanding;     /* bits set in owned */
-	uint64_t *owned;          /* slots queued to or held by this consumer */
-	struct group *group;
-	uint64_t delivered, dropped, replaced;
-	int wake;                 /* got a frame in this publish: check its flag */
-	struct rkv_wire_cstats *st;
-};
-
-/* A consumer group: one shared queue, one private record of what is in it. */
-struct group {
-	int used;
-	uint32_t gen;             /* bumped at every creation in this entry */
-	char name[RKV_LABEL_MAX];
-	uint32_t members;
-	uint32_t flags;           /* RKV_GROUP_BLOCK */
-	uint32_t ring_size, mask;
-	int fd;
-	struct rkv_wire_group *g;
-	uint64_t size;
-	uint64_t *cells;
-	uint64_t tail;
-	uint64_t *queued;         /* slots the group owns: in a cell, claimed or not */
-	uint64_t *pos;            /* per slot: the position it was queued at */
-	uint32_t nqueued;
-	uint32_t next_wake;       /* round-robin start when waking a member */
-};
-
-struct pending {
-	int fd;
-	int64_t since;
-};
-
-struct rkv_producer {
-	pthread_mutex_t lock;
-	pthread_cond_t attached;
-	char name[RKV_NAME_MAX + 1];
-	uint32_t nslots;
-	uint32_t max_consumers;
-	uint32_t max_loans;
-	uint32_t flags;
-	int64_t block_timeout_ns;
-	gid_t access_gid;
-	uint64_t capacity, stride;
-
-	int pool_fd;
-	int pool_ro_fd;           /* what consumers get */
-	struct rkv_wire_pool *hdr;
-	uint64_t pool_size;
-	struct rkv_wire_slot *slots;
-	struct rkv_wire_cstats *stats;
-	uint8_t *data;
-
-	int listen_fd, prod_efd, stop_efd, ep;
-	pthread_t thread;
-	int thread_started;
-
-	uint32_t *refs;
-	uint32_t *free_stack;
-	uint32_t nfree;
-	uint32_t *loan_token;     /* nonzero while loaned */
-	uint32_t nloans;
-	uint32_t next_token;
-	uint64_t published;
-	uint32_t sleep_gen;       /* the last value put in producer_waiting */
-
-	struct cons *cons;
-	struct group *groups;
-	uint32_t nconsumers;
-	uint32_t words;           /* 64-bit words in a slot bitmap */
-	uint32_t *waitlist;       /* publish: consumers (or groups) still full */
-	uint32_t *waitgen;        /* ... and the generation of each consumer */
-	uint32_t *list;           /* active consumers outside groups, for publish */
-	uint32_t nlist;
-	uint32_t *glist;          /* groups in use */
-	uint32_t ngroups;
-
-	struct pending pending[MAX_PENDING];
-
-	rkv_producer *next_live;  /* in the process's list, for fork */
-	int forked;               /* this is a forked child's copy */
-};
-
-/* ==== fork ================================================================
- *
- * A child forked from a producer's process inherits the attach socket and
- * every consumer's lease. Left open there, they would keep the pool's name
- * taken and dead consumers' slots pinned for as long as the child lives.
- * So the child closes them at once: the child is not the producer. Its copy
- * of the handle only accepts rkv_producer_destroy() (which frees memory).
- */
-static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-static rkv_producer *live;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void fork_prepare(void) { pthread_mutex_lock(&live_lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&live_lock); }
-
-static void fork_child(void)
-{
-	for (rkv_producer *p = live; p; p = p->next_live) {
-		p->forked = 1;
-		p->thread_started = 0; /* the thread was not copied */
-		if (p->listen_fd >= 0)
-			close(p->listen_fd);
-		p->listen_fd = -1;
-		for (uint32_t i = 0; i < p->max_consumers; i++) {
-			struct cons *c = &p->cons[i];
-			if (c->active && c->sock >= 0) {
-				close(c->sock);
-				c->sock = -1;
-			}
-		}
-	}
-	pthread_mutex_unlock(&live_lock);
-}
-
-static void atfork_init(void)
-{
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
-}
-
-static void live_add(rkv_producer *p)
-{
-	pthread_once(&atfork_once, atfork_init);
-	pthread_mutex_lock(&live_lock);
-	p->next_live = live;
-	live = p;
-	pthread_mutex_unlock(&live_lock);
-}
-
-static void live_remove(rkv_producer *p)
-{
-	pthread_mutex_lock(&live_lock);
-	for (rkv_producer **pp = &live; *pp; pp = &(*pp)->next_live) {
-		if (*pp == p) {
-			*pp = p->next_live;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&live_lock);
-}
-
-static inline int bit_test(const uint64_t *m, uint32_t i) { return (m[i >> 6] >> (i & 63)) & 1; }
-static inline void bit_set(uint64_t *m, uint32_t i) { m[i >> 6] |= 1ull << (i & 63); }
-static inline void bit_clear(uint64_t *m, uint32_t i) { m[i >> 6] &= ~(1ull << (i & 63)); }
-
-static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-
-/* ==== slot books ========================================================== */
-
-static void slot_unref(rkv_producer *p, uint32_t s)
-{
-	if (--p->refs[s] == 0) {
-		p->free_stack[p->nfree++] = s;
-		STORE_RLX(&p->hdr->slots_free, p->nfree);
-	}
-}
-
-/* Counters live in the producer's books and are mirrored into the stats
- * table as they change, so readers never see them lag. */
-static void count_delivered(struct cons *c)
-{
-	c->delivered++;
-	STORE_RLX(&c->st->delivered, c->delivered);
-}
-
-static void count_dropped(struct cons *c)
-{
-	c->dropped++;
-	STORE_RLX(&c->st->dropped, c->dropped);
-}
-
-static void cons_stats(struct cons *c)
-{
-	struct rkv_wire_cstats *st = c->st;
-
-	STORE_RLX(&st->outstanding, c->outstanding);
-	STORE_RLX(&st->delivered, c->delivered);
-	STORE_RLX(&st->dropped, c->dropped);
-	STORE_RLX(&st->replaced, c->replaced);
-	/* "taken" is the consumer's own count; it is only shown, never trusted. */
-	STORE_RLX(&st->received, LOAD_RLX(&c->chan->taken));
-}
-
-static void cons_remove(rkv_producer *p, struct cons *c, int evicted);
-
-/* Drop whatever the group holds for @member: cells it claimed and we have
- * not yet moved into its own books. */
-static void group_forget_member(rkv_producer *p, struct group *g, struct cons *m)
-{
-	for (uint32_t s = 0; s < p->nslots; s++) {
-		if (!bit_test(g->queued, s))
-			continue;
-		uint64_t pos = g->pos[s];
-		uint64_t cell = LOAD_ACQ(&g->cells[pos & g->mask]);
-		if (RKV_CELL_TAG(cell) == (uint32_t)pos && RKV_CELL_SLOT(cell) == s &&
-		    RKV_CELL_OWNER(cell) == m->id + 1) {
-			bit_clear(g->queued, s);
-			g->nqueued--;
-			slot_unref(p, s);
-		}
-	}
-}
-
-static void group_destroy(rkv_producer *p, struct group *g)
-{
-	for (uint32_t s = 0; s < p->nslots; s++) {
-		if (bit_test(g->queued, s)) {
-			bit_clear(g->queued, s);
-			slot_unref(p, s);
-		}
-	}
-	g->nqueued = 0;
-	if (g->g)
-		rkv__unmap(g->g, g->size);
-	if (g->fd >= 0)
-		close(g->fd);
-	g->g = NULL;
-	g->fd = -1;
-	g->used = 0;
-	g->members = 0;
-}
-
-/* A cell at position @pos was claimed by a member: the slot in it now
- * belongs to that member's books. */
-static void group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t cell);
-
-/*
- * Read @c's release ring and return the slots it names. Anything that does
- * not match our books (a slot out of range, one it does not hold, a ring
- * index that ran ahead) is a protocol violation: the consumer is evicted.
- * Returns 0, or -1 when @c was evicted.
- */
-static int cons_drain(rkv_producer *p, struct cons *c)
-{
-	uint64_t t = LOAD_ACQ(&c->chan->release_tail);
-	uint64_t n = t - c->rel_head;
-
-	if (n == 0)
-		return 0;
-	if (n > (uint64_t)c->release_mask + 1)
-		goto bad;
-	for (uint64_t i = c->rel_head; i != t; i++) {
-		uint32_t s = c->release[i & c->release_mask];
-		if (s >= p->nslots)
-			goto bad;
-		if (!bit_test(c->owned, s) && c->group) {
-			/* A group member releasing a frame it claimed that we
-			 * have not settled yet: settle it now. */
-			struct group *g = c->group;
-			if (!bit_test(g->queued, s))
-				goto bad;
-			uint64_t pos = g->pos[s];
-			uint64_t cell = LOAD_ACQ(&g->cells[pos & g->mask]);
-			if (RKV_CELL_TAG(cell) != (uint32_t)pos || RKV_CELL_SLOT(cell) != s ||
-			    RKV_CELL_OWNER(cell) != c->id + 1)
-				goto bad;
-			bit_clear(g->queued, s);
-			g->nqueued--;
-			bit_set(c->owned, s);
-			c->outstanding++;
-			count_delivered(c);
-		}
-		if (!bit_test(c->owned, s))
-			goto bad;
-		bit_clear(c->owned, s);
-		c->outstanding--;
-		slot_unref(p, s);
-	}
-	c->rel_head = t;
-	STORE_REL(&c->chan->release_head, t);
-	return 0;
-bad:
-	cons_remove(p, c, 1);
-	return -1;
-}
-
-static void group_settle(rkv_producer *p, struct group *g, uint64_t pos, uint64_t cell)
-{
-	uint32_t s = RKV_CELL_SLOT(cell);
-	uint32_t owner = RKV_CELL_OWNER(cell);
-	struct cons *m;
-
-	if (s >= p->nslots || !bit_test(g->queued, s) || g->pos[s] != pos)
-		return; /* already settled (released, or its member died) */
-	m = (owner >= 1 && owner <= p->max_consumers) ? &p->cons[owner - 1] : NULL;
-	if (!m || !m->active || m->group != g) {
-		/* Claimed by nobody we know: a member scribbled on the queue.
-		 * The group is one trust domain; the frame goes back. */
-		bit_clear(g->queued, s);
-		g->nqueued--;
-		slot_unref(p, s);
-		return;
-	}
-	/* Settle the member's releases first (this frame may be among them),
-	 * so that its books hold only frames it really still has. If it is
-	 * evicted there, its claimed frames, this one too, went back. */
-	if (cons_drain(p, m) < 0)
-		return;
-	if (!bit_test(g->queued, s) || g->pos[s] != pos)
-		return;
-	bit_clear(g->queued, s);
-	g->nqueued--;
-	if (m->outstanding + 1 > m->max_held) {
-		/* More frames than it declared it would ever hold. Any member
-		 * can write any owner byte, so this is no proof against the
-		 * member it names: give the slot back, evict nobody. */
-		slot_unref(p, s);
-		return;
-	}
-	bit_set(m->owned, s);
-	m->outstanding++;
-	count_delivered(m);
-}
-
-static void drain_all(rkv_producer *p)
-{
-	for (uint32_t i = 0; i < p->max_consumers; i++)
-		if (p->cons[i].active)
-			cons_drain(p, &p->cons[i]);
-}
-
-/* ==== consumers come and go =============================================== */
-
-static void wake_producer(rkv_producer *p)
-{
-	if (LOAD_RLX(&p->hdr->producer_waiting))
-		rkv__efd_signal(p->prod_efd);
-}
-
-/* The publish path walks these lists instead of every table entry. */
-static void rebuild_lists(rkv_producer *p)
-{
-	p->nlist = 0;
-	p->ngroups = 0;
-	for (uint32_t i = 0; i < p->max_consumers; i++) {
-		if (p->cons[i].active && p->cons[i].policy != RKV_POLICY_GROUP)
-			p->list[p->nlist++] = i;
-		if (p->groups[i].used)
-			p->glist[p->ngroups++] = i;
-	}
-}
-
-/*
- * Forget consumer @c and give back every slot it held or had queued. Called
- * with the lock held, by the service thread when the lease breaks, or by
- * either thread when @c broke the protocol (@evicted).
- */
-static void cons_remove(rkv_producer *p, struct cons *c, int evicted)
-{
-	struct group *g = c->group;
-
-	if (!c->active)
-		return;
-	if (evicted) {
-		/* Mark the chan first, so the consumer hands out nothing
-		 * more from it once its slots start going back; then tell it
-		 * why before the connection goes. */
-		STORE_REL(&c->chan->evicted, 1);
-		int32_t code = -ECONNRESET;
-		send(c->sock, &code, sizeof(code), MSG_DONTWAIT | MSG_NOSIGNAL);
-		STORE_RLX(&p->hdr->evictions, LOAD_RLX(&p->hdr->evictions) + 1);
-	}
-	if (g)
-		group_forget_member(p, g, c);
-	for (uint32_t s = 0; s < p->nslots; s++) {
-		if (bit_test(c->owned, s)) {
-			bit_clear(c->owned, s);
-			slot_unref(p, s);
-		}
-	}
-	c->outstanding = 0;
-	if (g && --g->members == 0)
-		group_destroy(p, g);
-	c->group = NULL;
-	if (c->sock >= 0) {
-		epoll_ctl(p->ep, EPOLL_CTL_DEL, c->sock, NULL);
-		close(c->sock);
-	}
-	if (c->pidfd >= 0) {
-		epoll_ctl(p->ep, EPOLL_CTL_DEL, c->pidfd, NULL);
-		close(c->pidfd);
-	}
-	if (c->efd >= 0)
-		close(c->efd);
-	if (c->chan)
-		rkv__unmap(c->chan, c->chan_size);
-	c->sock = c->efd = c->pidfd = -1;
-	c->chan = NULL;
-	c->active = 0;
-	STORE_RLX(&c->st->active, 0);
-	STORE_RLX(&c->st->outstanding, 0);
-	p->nconsumers--;
-	STORE_RLX(&p->hdr->consumers, p->nconsumers);
-	rebuild_lists(p);
-	wake_producer(p);
-}
-
-/* Slots the attached consumers and the producer may pin at worst. */
-static uint64_t budget_used(rkv_producer *p)
-{
-	uint64_t used = p->max_loans;
-
-	for (uint32_t i = 0; i < p->max_consumers; i++) {
-		struct cons *c = &p->cons[i];
-		if (!c->active)
-			continue;
-		if (c->policy == RKV_POLICY_GROUP)
-			used += c->max_held;
-		else
-			used += c->depth + c->max_held;
-	}
-	for (uint32_t i = 0; i < p->max_consumers; i++)
-		if (p->groups[i].used)
-			used += p->groups[i].ring_size;
-	return used;
-}
-
-static struct group *group_find(rkv_producer *p, const char *name)
-{
-	for (uint32_t i = 0; i < p->max_consumers; i++)
-		if (p->groups[i].used && strcmp(p->groups[i].name, name) == 0)
-			return &p->groups[i];
-	return NULL;
-}
-
-static int group_create(rkv_producer *p, struct group *g, const char *name,
-			uint32_t ring_size, uint32_t flags)
-{
-	uint64_t size = align_up(sizeof(struct rkv_wire_group) + 8ull * ring_size, PAGE);
-	int fd = rkv__memfd_create("rkv-group", size);
-	void *base;
-	int r;
-
-	if (fd < 0)
-		return fd;
-	r = rkv__map(fd, size, 1, &base);
-	if (r) {
-		close(fd);
-		return r;
-	}
-	memset(g->queued, 0, p->words * 8);
-	g->used = 1;
-	g->gen++;
-	snprintf(g->name, sizeof(g->name), "%s", name);
-	g->members = 0;
-	g->flags = flags;
-	g->ring_size = ring_size;
-	g->mask = ring_size - 1;
-	g->fd = fd;
-	g->g = base;
-	g->size = size;
-	g->cells = (uint64_t *)((uint8_t *)base + sizeof(struct rkv_wire_group));
-	g->tail = 0;
-	g->nqueued = 0;
-	g->next_wake = 0;
-	g->g->magic = RKV_MAGIC_GROUP;
-	g->g->version = RKV_WIRE_VERSION;
-	g->g->header_size = sizeof(struct rkv_wire_group);
-	g->g->ring_size = ring_size;
-	g->g->total_size = size;
-	g->g->cells_offset = sizeof(struct rkv_wire_group);
-	/* Position p's cell carries tag p; before the first lap a cell has
-	 * never been written, which the tag of position p - ring_size marks
-	 * as "claimed" so the producer may fill it. */
-	for (uint32_t i = 0; i < ring_size; i++)
-		g->cells[i] = RKV_CELL((uint32_t)(i - ring_size), 0xff, 0xffffff);
-	return 0;
-}
-
-/* Admit the peer on @fd if its credentials match the pool's access rule. */
-static int peer_admitted(rkv_producer *p, int fd, pid_t *pid, char *why, size_t len)
-{
-	struct ucred cr;
-	socklen_t crl = sizeof(cr);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0) {
-		rkv__set_reason(why, len, "cannot read the peer's credentials");
-		return -EACCES;
-	}
-	*pid = cr.pid;
-	if (cr.uid == geteuid())
-		return 0;
-	if (p->flags & RKV_POOL_GROUP_ACCESS) {
-		gid_t groups[256];
-		socklen_t gl = sizeof(groups);
-		if (cr.gid == p->access_gid)
-			return 0;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) == 0) {
-			for (size_t i = 0; i < gl / sizeof(gid_t); i++)
-				if (groups[i] == p->access_gid)
-					return 0;
-		}
-		rkv__set_reason(why, len, "uid %u is neither the pool's owner nor in group %u",
-				(unsigned)cr.uid, (unsigned)p->access_gid);
-		return -EACCES;
-	}
-	rkv__set_reason(why, len, "pool '%s' admits only uid %u, not uid %u", p->name,
-			(unsigned)geteuid(), (unsigned)cr.uid);
-	return -EACCES;
-}
-
-static int label_ok(const char *s)
-{
-	return memchr(s, '\0', RKV_LABEL_MAX) != NULL;
-}
-
-/*
- * Handle one hello on connection @fd: check it, set up the consumer, answer.
- * Returns 1 if @fd became a consumer's lease, 0 if it should be closed.
- */
-static int handle_hello(rkv_producer *p, int fd)
-{
-	struct rkv_wire_hello h;
-	struct rkv_wire_welcome w;
-	int fds[RKV_WELCOME_FDS_MAX], nfds = 0, junk[4], njunk;
-	ssize_t n;
-	pid_t pid = 0;
-	struct cons *c = NULL;
-	struct group *g = NULL;
-	int new_group = 0;
-	int chan_fd = -1, efd = -1;
-	uint32_t depth, held, ready_size, release_size, need_group = 0;
-	uint64_t chan_size;
-	void *base;
-	int r;
-
-	memset(&w, 0, sizeof(w));
-	w.magic = RKV_MAGIC_WELCOME;
-	w.version = RKV_WIRE_VERSION;
-
-	n = rkv__recv_msg(fd, &h, sizeof(h), junk, 4, &njunk);
-	for (int i = 0; i < njunk; i++)
-		close(junk[i]);
-	if (n == -EAGAIN)
-		return 2; /* not yet */
-	if (n != (ssize_t)sizeof(h) || h.magic != RKV_MAGIC_HELLO) {
-		r = -EPROTO;
-		rkv__set_reason(w.reason, sizeof(w.reason), "not an RKVision attach request");
-		goto answer;
-	}
-	if (h.version != RKV_WIRE_VERSION) {
-		r = -EPROTO;
-		rkv__set_reason(w.reason, sizeof(w.reason),
-				"consumer speaks layout version %u, pool '%s' version %u",
-				h.version, p->name, RKV_WIRE_VERSION);
-		goto answer;
-	}
-	r = peer_admitted(p, fd, &pid, w.reason, sizeof(w.reason));
-	if (r)
-		goto answer;
-
-	if (h.kind == RKV_HELLO_OBSERVER) {
-		/* Bring the counters up to date first: releases sit in rings
-		 * until the producer reads them. */
-		pthread_mutex_lock(&p->lock);
-		drain_all(p);
-		for (uint32_t i = 0; i < p->max_consumers; i++)
-			if (p->cons[i].active)
-				cons_stats(&p->cons[i]);
-		pthread_mutex_unlock(&p->lock);
-		fds[nfds++] = p->pool_ro_fd;
-		w.pool_size = p->pool_size;
-		w.nfds = (uint32_t)nfds;
-		rkv__send_msg(fd, &w, sizeof(w), fds, nfds);
-		return 0;
-	}
-	if (h.kind != RKV_HELLO_CONSUMER || h.policy < RKV_POLICY_BLOCK ||
-	    h.policy > RKV_POLICY_GROUP || !label_ok(h.label) || !label_ok(h.group)) {
-		r = -EINVAL;
-		rkv__set_reason(w.reason, sizeof(w.reason), "malformed attach request");
-		goto answer;
-	}
-	depth = h.queue_depth ? h.queue_depth : 2;
-	held = h.max_held ? h.max_held : 1;
-	if (h.policy == RKV_POLICY_LATEST)
-		depth = 1;
-	if (depth > RKV_MAX_DEPTH || held > RKV_MAX_DEPTH) {
-		r = -EINVAL;
-		rkv__set_reason(w.reason, sizeof(w.reason), "queue depth and max held are limited to %u",
-				RKV_MAX_DEPTH);
-		goto answer;
-	}
-
-	pthread_mutex_lock(&p->lock);
-	if (p->nconsumers >= p->max_consumers) {
-		r = -EUSERS;
-		rkv__set_reason(w.reason, sizeof(w.reason), "pool '%s' already has its %u consumers",
-				p->name, p->max_consumers);
-		goto unlock;
-	}
-	if (h.policy == RKV_POLICY_GROUP) {
-		if (!h.group[0]) {
-			r = -EINVAL;
-			rkv__set_reason(w.reason, sizeof(w.reason), "a group consumer needs a group name");
-			goto unlock;
-		}
-		g = group_find(p, h.group);
-		if (g) {
-			if ((h.queue_depth && rkv__pow2_at_least(h.queue_depth) != g->ring_size) ||
-			    (h.flags & RKV_GROUP_BLOCK) != g->flags) {
-				r = -EINVAL;
-				rkv__set_reason(w.reason, sizeof(w.reason),
-						"group '%s' has queue depth %u and %s; this member asks otherwise",
-						g->name, g->ring_size,
-						g->flags ? "blocks when full" : "drops when full");
-				goto unlock;
-			}
-			depth = g->ring_size;
-		} else {
-			depth = rkv__pow2_at_least(depth);
-			need_group = depth;
-		}
-	}
-	{
-		uint64_t used = budget_used(p);
-		uint64_t need = need_group + held +
-				(h.policy == RKV_POLICY_GROUP ? 0 : depth);
-		if (used + need > p->nslots) {
-			r = -ENOSPC;
-			rkv__set_reason(w.reason, sizeof(w.reason),
-					"pool '%s' has %u slots; the producer's loans and the %u attached "
-					"consumers may pin %llu; this %s consumer may pin %llu more "
-					"(queue %u + held %u): create the pool with at least %llu slots",
-					p->name, p->nslots, p->nconsumers, (unsigned long long)used,
-					rkv_policy_name(h.policy), (unsigned long long)need,
-					h.policy == RKV_POLICY_GROUP ? need_group : depth, held,
-					(unsigned long long)(used + need));
-			goto unlock;
-		}
-	}
-	for (uint32_t i = 0; i < p->max_consumers; i++) {
-		if (!p->cons[i].active) {
-			c = &p->cons[i];
-			break;
-		}
-	}
-	if (h.policy == RKV_POLICY_GROUP && !g) {
-		for (uint32_t i = 0; i < p->max_consumers; i++) {
-			if (!p->groups[i].used) {
-				g = &p->groups[i];
-				break;
-			}
-		}
-		r = group_create(p, g, h.group, depth, h.flags & RKV_GROUP_BLOCK);
-		if (r) {
-			rkv__set_reason(w.reason, sizeof(w.reason), "cannot create the group queue");
-			g = NULL;
-			goto unlock;
-		}
-		new_group = 1;
-	}
-
-	/* The chan: rings sized so an honest consumer can never overflow its
-	 * release ring (it never has more to give back than it may pin). */
-	ready_size = rkv__pow2_at_least(h.policy == RKV_POLICY_LATEST || h.policy == RKV_POLICY_GROUP ? 1 : depth);
-	release_size = rkv__pow2_at_least(depth + held + 1);
-	chan_size = align_up(sizeof(struct rkv_wire_chan) + 8ull * ready_size + 4ull * release_size, PAGE);
-	chan_fd = rkv__memfd_create("rkv-chan", chan_size);
-	if (chan_fd < 0) {
-		r = chan_fd;
-		goto fail_group;
-	}
-	r = rkv__map(chan_fd, chan_size, 1, &base);
-	if (r)
-		goto fail_group;
-	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0) {
-		r = -errno;
-		rkv__unmap(base, chan_size);
-		goto fail_group;
-	}
-
-	c->active = 1;
-	c->gen = (c->gen + 1) & 0xffffffu;
-	c->policy = h.policy;
-	c->depth = depth;
-	c->max_held = held;
-	c->flags = h.flags;
-	c->sock = fd;
-	c->efd = efd;
-	c->chan = base;
-	c->chan_size = chan_size;
-	c->ready = (uint64_t *)((uint8_t *)base + sizeof(struct rkv_wire_chan));
-	c->release = (uint32_t *)((uint8_t *)c->ready + 8ull * ready_size);
-	c->ready_mask = ready_size - 1;
-	c->release_mask = release_size - 1;
-	c->tail = c->head = c->rel_head = 0;
-	c->outstanding = 0;
-	memset(c->owned, 0, p->words * 8);
-	c->group = g;
-	c->delivered = c->dropped = c->replaced = 0;
-	c->wake = 0;
-
-	memset(base, 0, sizeof(struct rkv_wire_chan));
-	c->chan->magic = RKV_MAGIC_CHAN;
-	c->chan->version = RKV_WIRE_VERSION;
-	c->chan->header_size = sizeof(struct rkv_wire_chan);
-	c->chan->id = c->id;
-	c->chan->policy = h.policy;
-	c->chan->ready_size = ready_size;
-	c->chan->release_size = release_size;
-	c->chan->queue_depth = depth;
-	c->chan->max_held = held;
-	c->chan->total_size = chan_size;
-	c->chan->ready_offset = sizeof(struct rkv_wire_chan);
-	c->chan->release_offset = sizeof(struct rkv_wire_chan) + 8ull * ready_size;
-	c->chan->mailbox = RKV_MAILBOX_EMPTY;
-
-	memset(c->st, 0, sizeof(*c->st));
-	c->st->id = c->id;
-	c->st->policy = h.policy;
-	c->st->pid = pid;
-	c->st->queue_depth = depth;
-	c->st->max_held = held;
-	memcpy(c->st->label, h.label, RKV_LABEL_MAX);
-	memcpy(c->st->group, h.group, RKV_LABEL_MAX);
-	STORE_REL(&c->st->active, 1);
-	if (g)
-		g->members++;
-	p->nconsumers++;
-	STORE_RLX(&p->hdr->consumers, p->nconsumers);
-	rebuild_lists(p);
-
-	w.status = 0;
-	w.id = c->id;
-	fds[nfds++] = p->pool_ro_fd;
-	fds[nfds++] = chan_fd;
-	fds[nfds++] = efd;
-	fds[nfds++] = p->prod_efd;
-	if (g)
-		fds[nfds++] = g->fd;
-	w.nfds = (uint32_t)nfds;
-	w.pool_size = p->pool_size;
-	w.chan_size = chan_size;
-	w.group_size = g ? g->size : 0;
-	r = rkv__send_msg(fd, &w, sizeof(w), fds, nfds);
-	close(chan_fd);
-	if (r) {
-		/* It hung up before hearing the answer. */
-		c->sock = -1;
-		cons_remove(p, c, 0);
-		pthread_mutex_unlock(&p->lock);
-		return 0;
-	}
-	{
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
-					  .data.u64 = MKTAG(TAG_CONS, c->id, c->gen) };
-		if (epoll_ctl(p->ep, EPOLL_CTL_MOD, fd, &ev) < 0) {
-			c->sock = -1;
-			cons_remove(p, c, 0);
-			pthread_mutex_unlock(&p->lock);
-			return 0;
-		}
-		/* Watch the process too, unless it is us (threads in one
-		 * process) or out of our sight (another pid namespace). */
-		if (pid > 0 && pid != getpid()) {
-			c->pidfd = rkv__pidfd_open(pid);
-			if (c->pidfd >= 0 && epoll_ctl(p->ep, EPOLL_CTL_ADD, c->pidfd, &ev) < 0) {
-				close(c->pidfd);
-				c->pidfd = -1;
-			}
-			if (c->pidfd == -ESRCH) {
-				/* Gone already, before we could watch it. */
-				c->pidfd = -1;
-				cons_remove(p, c, 0);
-				pthread_mutex_unlock(&p->lock);
-				return 1;
-			}
-			if (c->pidfd < 0)
-				c->pidfd = -1;
-		}
-	}
-	pthread_cond_broadcast(&p->attached);
-	pthread_mutex_unlock(&p->lock);
-	return 1;
-
-fail_group:
-	if (chan_fd >= 0)
-		close(chan_fd);
-	if (new_group)
-		group_destroy(p, g);
-	rkv__set_reason(w.reason, sizeof(w.reason), "out of resources: %s", strerror(-r));
-unlock:
-	pthread_mutex_unlock(&p->lock);
-answer:
-	w.status = r;
-	rkv__send_msg(fd, &w, sizeof(w), NULL, 0);
-	return 0;
-}
-
-/* ==== the service thread ================================================== */
-
-static void pending_drop(rkv_producer *p, int i)
-{
-	epoll_ctl(p->ep, EPOLL_CTL_DEL, p->pending[i].fd, NULL);
-	close(p->pending[i].fd);
-	p->pending[i].fd = -1;
-}
-
-static void accept_all(rkv_producer *p)
-{
-	for (;;) {
-		int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		int slot = -1;
-		int64_t oldest = INT64_MAX;
-
-		if (fd < 0)
-			return; /* EAGAIN, or a transient error: epoll will tell again */
-		for (int i = 0; i < MAX_PENDING; i++) {
-			if (p->pending[i].fd < 0) {
-				slot = i;
-				break;
-			}
-			if (p->pending[i].since < oldest) {
-				oldest = p->pending[i].since;
-				slot = i;
-			}
-		}
-		/* Full of silent connections: the oldest makes room. */
-		if (p->pending[slot].fd >= 0)
-			pending_drop(p, slot);
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
-					  .data.u64 = MKTAG(TAG_PENDING, (uint32_t)slot, 0) };
-		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			close(fd);
-			continue;
-		}
-		p->pending[slot].fd = fd;
-		p->pending[slot].since = rkv__now_ns();
-	}
-}
-
-static void *service_main(void *arg)
-{
-	rkv_producer *p = arg;
-	struct epoll_event evs[16];
-
-	for (;;) {
-		int timeout = -1;
-		int64_t now = rkv__now_ns();
-
-		for (int i = 0; i < MAX_PENDING; i++) {
-			if (p->pending[i].fd < 0)
-				continue;
-			if (now - p->pending[i].since > PENDING_TTL_NS)
-				pending_drop(p, i);
-			else
-				timeout = 500;
-		}
-		int n = epoll_wait(p->ep, evs, 16, timeout);
-		for (int i = 0; i < n; i++) {
-			uint64_t tag = evs[i].data.u64;
-			uint32_t kind = (uint32_t)(tag >> 56);
-			uint32_t idx = (uint32_t)(tag & 0xffffffu);
-			uint32_t gen = (uint32_t)((tag >> 24) & 0xffffffu);
-
-			if (kind == TAG_STOP)
-				return NULL;
-			if (kind == TAG_LISTEN) {
-				accept_all(p);
-			} else if (kind == TAG_PENDING && idx < MAX_PENDING && p->pending[idx].fd >= 0) {
-				int fd = p->pending[idx].fd;
-				int r = handle_hello(p, fd);
-				if (r == 2 && !(evs[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
-					continue;
-				p->pending[idx].fd = -1;
-				if (r != 1) {
-					epoll_ctl(p->ep, EPOLL_CTL_DEL, fd, NULL);
-					close(fd);
-				}
-			} else if (kind == TAG_CONS && idx < p->max_consumers) {
-				pthread_mutex_lock(&p->lock);
-				struct cons *c = &p->cons[idx];
-				if (c->active && c->gen == gen)
-					cons_remove(p, c, 0); /* hung up, died, or spoke out of turn */
-				pthread_mutex_unlock(&p->lock);
-			}
-		}
-	}
-}
+#include "pool/producer.h"
 
 /* ==== create / destroy ==================================================== */
 
@@ -975,7 +62,7 @@ void rkv_producer_destroy(rkv_producer *p)
 {
 	if (!p)
 		return;
-	live_remove(p);
+	rkv__live_remove(p);
 	if (p->forked) {
 		void *hdr = p->hdr;
 		destroy_forked_copy(p);
@@ -996,14 +83,14 @@ void rkv_producer_destroy(rkv_producer *p)
 	if (p->cons) {
 		for (uint32_t i = 0; i < p->max_consumers; i++)
 			if (p->cons[i].active)
-				cons_remove(p, &p->cons[i], 0);
+				rkv__cons_remove(p, &p->cons[i], 0);
 		for (uint32_t i = 0; i < p->max_consumers; i++)
 			free(p->cons[i].owned);
 	}
 	if (p->groups) {
 		for (uint32_t i = 0; i < p->max_consumers; i++) {
 			if (p->groups[i].used)
-				group_destroy(p, &p->groups[i]);
+				rkv__group_destroy(p, &p->groups[i]);
 			free(p->groups[i].queued);
 			free(p->groups[i].pos);
 		}
@@ -1199,11 +286,11 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 			goto fail;
 		}
 	}
-	r = -pthread_create(&p->thread, NULL, service_main, p);
+	r = -pthread_create(&p->thread, NULL, rkv__service_main, p);
 	if (r)
 		goto fail;
 	p->thread_started = 1;
-	live_add(p);
+	rkv__live_add(p);
 	*out = p;
 	return 0;
 fail:
@@ -1284,7 +371,7 @@ static int have_free_slot(rkv_producer *p, void *arg)
 {
 	(void)arg;
 	if (p->nfree == 0)
-		drain_all(p);
+		rkv__drain_all(p);
 	return p->nfree > 0;
 }
 
@@ -1355,7 +442,7 @@ int rkv_producer_cancel(rkv_producer *p, struct rkv_loan *loan)
 	}
 	p->loan_token[loan->slot] = 0;
 	p->nloans--;
-	slot_unref(p, loan->slot);
+	rkv__slot_unref(p, loan->slot);
 	pthread_mutex_unlock(&p->lock);
 	memset(loan, 0, sizeof(*loan));
 	return 0;
@@ -1372,13 +459,13 @@ static int ring_room(rkv_producer *p, struct cons *c)
 	uint64_t h = LOAD_ACQ(&c->chan->ready_head);
 
 	if (h - c->head > c->tail - c->head) {
-		cons_remove(p, c, 1); /* its head ran backwards or past our tail */
+		rkv__cons_remove(p, c, 1); /* its head ran backwards or past our tail */
 		return -1;
 	}
 	c->head = h;
 	if (c->tail - h >= c->depth)
 		return 0;
-	if (c->outstanding >= c->depth + c->max_held && cons_drain(p, c) < 0)
+	if (c->outstanding >= c->depth + c->max_held && rkv__cons_drain(p, c) < 0)
 		return -1;
 	return c->outstanding < c->depth + c->max_held;
 }
@@ -1397,7 +484,7 @@ static int deliver_ring(rkv_producer *p, struct cons *c, uint32_t s, uint64_t en
 	bit_set(c->owned, s);
 	c->outstanding++;
 	p->refs[s]++;
-	count_delivered(c);
+	rkv__count_delivered(c);
 	c->wake = 1;
 	return DELIVERED;
 }
@@ -1409,14 +496,14 @@ static int deliver_latest(rkv_producer *p, struct cons *c, uint32_t s, uint64_t 
 	for (int tries = 0; tries < 16; tries++) {
 		uint64_t old = LOAD_ACQ(&c->chan->mailbox);
 		if (old == RKV_MAILBOX_EMPTY) {
-			if (c->outstanding >= 1 + c->max_held && cons_drain(p, c) < 0)
+			if (c->outstanding >= 1 + c->max_held && rkv__cons_drain(p, c) < 0)
 				return GONE;
 			if (c->outstanding >= 1 + c->max_held)
 				return FULL;
 		} else {
 			uint32_t os = RKV_ENTRY_SLOT(old);
 			if (os >= p->nslots || !bit_test(c->owned, os)) {
-				cons_remove(p, c, 1);
+				rkv__cons_remove(p, c, 1);
 				return GONE;
 			}
 		}
@@ -1428,14 +515,14 @@ static int deliver_latest(rkv_producer *p, struct cons *c, uint32_t s, uint64_t 
 			uint32_t os = RKV_ENTRY_SLOT(old);
 			bit_clear(c->owned, os);
 			c->outstanding--;
-			slot_unref(p, os);
+			rkv__slot_unref(p, os);
 			c->replaced++;
 			STORE_RLX(&c->st->replaced, c->replaced);
 		}
 		bit_set(c->owned, s);
 		c->outstanding++;
 		p->refs[s]++;
-		count_delivered(c);
+		rkv__count_delivered(c);
 		c->wake = 1;
 		return DELIVERED;
 	}
@@ -1452,7 +539,7 @@ static int deliver_group(rkv_producer *p, struct group *g, uint32_t s)
 	if (RKV_CELL_TAG(c) == (uint32_t)prev) {
 		if (RKV_CELL_OWNER(c) == 0)
 			return FULL; /* the frame queued a lap ago is still unclaimed */
-		group_settle(p, g, prev, c);
+		rkv__group_settle(p, g, prev, c);
 		if (!g->used)
 			return GONE; /* its last member was evicted while settling */
 	} else {
@@ -1463,7 +550,7 @@ static int deliver_group(rkv_producer *p, struct group *g, uint32_t s)
 			if (bit_test(g->queued, i) && g->pos[i] == prev) {
 				bit_clear(g->queued, i);
 				g->nqueued--;
-				slot_unref(p, i);
+				rkv__slot_unref(p, i);
 			}
 		}
 	}
@@ -1501,7 +588,7 @@ static void group_dropped(rkv_producer *p, struct group *g)
 {
 	for (uint32_t k = 0; k < p->max_consumers; k++)
 		if (p->cons[k].active && p->cons[k].group == g) {
-			count_dropped(&p->cons[k]);
+			rkv__count_dropped(&p->cons[k]);
 			return;
 		}
 }
@@ -1609,7 +696,7 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 			p->waitgen[ps.nwait] = c->gen;
 			p->waitlist[ps.nwait++] = i;
 		} else if (r == FULL) {
-			count_dropped(c);
+			rkv__count_dropped(c);
 		}
 	}
 	for (uint32_t k = 0; k < p->ngroups; k++) {
@@ -1641,14 +728,14 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 				if (w & WAIT_GROUP)
 					group_dropped(p, &p->groups[w & ~WAIT_GROUP]);
 				else if (p->cons[w].active && p->cons[w].gen == p->waitgen[k])
-					count_dropped(&p->cons[w]);
+					rkv__count_dropped(&p->cons[w]);
 				STORE_RLX(&p->hdr->block_timeouts, LOAD_RLX(&p->hdr->block_timeouts) + 1);
 			}
 			break;
 		}
 	}
 
-	slot_unref(p, s); /* the loan's reference */
+	rkv__slot_unref(p, s); /* the loan's reference */
 	STORE_RLX(&p->hdr->published, p->published);
 	pthread_mutex_unlock(&p->lock);
 	memset(loan, 0, sizeof(*loan));
@@ -1721,10 +808,10 @@ int rkv_producer_stats(rkv_producer *p, struct rkv_pool_stats *st)
 	if (p->forked)
 		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
-	drain_all(p);
+	rkv__drain_all(p);
 	for (uint32_t i = 0; i < p->max_consumers; i++)
 		if (p->cons[i].active)
-			cons_stats(&p->cons[i]);
+			rkv__cons_stats(&p->cons[i]);
 	rkv__pool_stats_read(p->hdr, st);
 	pthread_mutex_unlock(&p->lock);
 	return 0;
@@ -1746,7 +833,7 @@ int rkv__producer_free_slots(rkv_producer *p)
 	if (!p)
 		return -EINVAL;
 	pthread_mutex_lock(&p->lock);
-	drain_all(p);
+	rkv__drain_all(p);
 	n = (int)p->nfree;
 	pthread_mutex_unlock(&p->lock);
 	return n;
