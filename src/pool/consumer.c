@@ -634,9 +634,8 @@ static int arm(rkv_consumer *c, struct rkv_view *v)
 	STORE_RLX(&c->chan->consumer_waiting, 1);
 	FENCE();
 	r = try_acquire(c, v);
-	if (r != -EAGAIN) {
+	if (r != -EAGAIN)
 		STORE_RLX(&c->chan->consumer_waiting, 0);
-	}
 	return r;
 }
 
@@ -747,7 +746,7 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 			int64_t left = deadline - rkv__now_ns();
 			if (left <= 0) {
 				STORE_RLX(&c->chan->consumer_waiting, 0);
-						return -ETIMEDOUT;
+				return -ETIMEDOUT;
 			}
 			ts.tv_sec = left / 1000000000;
 			ts.tv_nsec = left % 1000000000;
@@ -756,7 +755,7 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 		r = try_acquire(c, v);
 		if (r != -EAGAIN) {
 			STORE_RLX(&c->chan->consumer_waiting, 0);
-				return r;
+			return r;
 		}
 	}
 }
