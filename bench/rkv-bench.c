@@ -541,7 +541,7 @@ static int fan_consumer(void *arg)
 			die("release: %s", strerror(-r));
 	}
 	struct rkv_consumer_stats st;
-	int r = rkv_consumer_stats(c, &st);
+	int r = rkv_consumer_stats(c, &st, sizeof(*(&st)));
 	res->stats_err = r < 0 ? r : 0;
 	if (r == 0) {
 		res->lib_received = st.received;
@@ -609,7 +609,7 @@ static double fan_run(const struct config *cfg, uint32_t n, uint32_t depth, doub
 			    r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
 	}
 	struct rkv_pool_stats ps;
-	r = rkv_producer_stats(p, &ps);
+	r = rkv_producer_stats(p, &ps, sizeof(*(&ps)));
 	if (r < 0)
 		die("producer stats: %s", strerror(-r));
 	rkv_producer_destroy(p);

@@ -322,7 +322,7 @@ static void install_handlers(void)
 static void publish_stats(rkv_consumer *c, struct report *r)
 {
 	struct rkv_consumer_stats st;
-	if (rkv_consumer_stats(c, &st) == 0) {
+	if (rkv_consumer_stats(c, &st, sizeof(*(&st))) == 0) {
 		atomic_store(&r->dropped, st.dropped);
 		atomic_store(&r->replaced, st.replaced);
 	}
@@ -625,7 +625,7 @@ int main(int argc, char **argv)
 		if (t >= next_report) {
 			double dt = (double)(t - last_report) / 1e9, el = (double)(t - start) / 1e9;
 			struct rkv_pool_stats ps = { 0 };
-			rkv_producer_stats(p, &ps);
+			rkv_producer_stats(p, &ps, sizeof(*(&ps)));
 			if (!o.quiet) {
 				printf("[%6.1fs] producer          %5.1f fps  published %" PRIu64
 				       "  waits %" PRIu64 "  no-slot %" PRIu64 "  slots free %u/%u  consumers %u\n",

@@ -172,7 +172,7 @@ static void take_snapshot(void)
 			snap.pol[i].group = dup_live_area(base, size);
 			snap.pol[i].group_size = size;
 		}
-		r = rkv_consumer_stats(c[i], &st);
+		r = rkv_consumer_stats(c[i], &st, sizeof(*(&st)));
 		if (r < 0)
 			fuzz_die("setup: consumer stats: %s", strerror(-r));
 		snap.pol[i].id = st.id;
@@ -306,7 +306,7 @@ static int make_memfd(const char *what, const uint8_t *img, uint64_t len, uint64
 			goto fail;
 		done += (uint64_t)n;
 	}
-	if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+	if (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | (readonly ? 0 : F_SEAL_SEAL)) < 0)
 		goto fail;
 	if (seal && readonly && fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
 		goto fail;
@@ -354,10 +354,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wel.version = RKV_WIRE_VERSION;
 	wel.status = 0;
 	wel.id = snap.pol[pi].id;
-	wel.nfds = is_group ? 5 : 4;
+	wel.nfds = is_group ? 4 : 3;
 	wel.pool_size = snap.pool_size;
 	wel.chan_size = snap.pol[pi].chan_size;
 	wel.group_size = is_group ? snap.pol[pi].group_size : 0;
+	wel.group_ring = is_group ? ((const struct rkv_wire_group *)snap.pol[pi].group)->ring_size : 0;
+	wel.token = RKV_TOKEN(snap.pol[pi].id, 1);
 
 	w.area[A_WELCOME] = (uint8_t *)&wel;
 	w.size[A_WELCOME] = w.hdr[A_WELCOME] = sizeof(wel);
@@ -405,16 +407,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (is_group)
 		group_fd = make_memfd("fz-group", w.area[A_GROUP], w.size[A_GROUP],
 				      fsize[A_GROUP], unsealed != A_GROUP, 0);
-	int cons_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	int prod_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (pool_fd < 0 || chan_fd < 0 || (is_group && group_fd < 0) || cons_efd < 0 ||
-	    prod_efd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	int wake[2] = { -1, -1 };
+	if (pool_fd < 0 || chan_fd < 0 || (is_group && group_fd < 0) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, wake) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		fuzz_die("setup of one input failed: %s", strerror(errno));
+	close(wake[1]);
 
 	fds[nfds++] = pool_fd;
 	fds[nfds++] = chan_fd;
-	fds[nfds++] = cons_efd;
-	fds[nfds++] = prod_efd;
+	fds[nfds++] = wake[0];
 	if (is_group)
 		fds[nfds++] = group_fd;
 	if (ctl & 8) {
@@ -490,8 +492,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		struct rkv_consumer_stats cst;
 		struct rkv_pool_stats pst;
-		(void)rkv_consumer_stats(c, &cst);
-		(void)rkv_consumer_pool_stats(c, &pst);
+		(void)rkv_consumer_stats(c, &cst, sizeof(*(&cst)));
+		(void)rkv_consumer_pool_stats(c, &pst, sizeof(*(&pst)));
 		(void)rkv_consumer_fd(c);
 		rkv_consumer_detach(c);
 		check_closed(mine, nmine, "detach");

@@ -143,7 +143,7 @@ static void victim_attach(uint32_t policy)
 	stats.attached++;
 	{
 		struct rkv_pool_stats st;
-		if (rkv_producer_stats(S.p, &st) < 0)
+		if (rkv_producer_stats(S.p, &st, sizeof(*(&st))) < 0)
 			fuzz_die("rkv_producer_stats failed");
 		S.evictions_at_attach = st.evictions;
 	}
@@ -186,7 +186,7 @@ static void check_books(uint32_t n, const char *when)
 
 	memset(&st, 0, sizeof(st));
 	for (int i = 0; i < 20000; i++) {
-		if (rkv_producer_stats(S.p, &st) == 0 && st.consumers == n) {
+		if (rkv_producer_stats(S.p, &st, sizeof(*(&st))) == 0 && st.consumers == n) {
 			free_slots = rkv__producer_free_slots(S.p);
 			if (free_slots == want)
 				return;
@@ -509,7 +509,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (victim_evicted()) {
 		struct rkv_pool_stats st;
-		if (rkv_producer_stats(S.p, &st) < 0)
+		if (rkv_producer_stats(S.p, &st, sizeof(*(&st))) < 0)
 			fuzz_die("rkv_producer_stats failed");
 		if (!S.raw_scribbled && st.evictions == S.evictions_at_attach)
 			fuzz_die("the victim was thrown out but the pool counts no eviction");

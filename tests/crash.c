@@ -466,7 +466,7 @@ static void kill_consumers(uint64_t seed)
 		int64_t until = test_now_ns() + 5 * SEC;
 		for (;;) {
 			struct rkv_pool_stats st;
-			CHECK_OK(rkv_producer_stats(pub.p, &st));
+			CHECK_OK(rkv_producer_stats(pub.p, &st, sizeof(*(&st))));
 			int fs = rkv__producer_free_slots(pub.p);
 			CHECK_OK(fs);
 			if (fs == (int)SLOTS && st.consumers == 0 && st.slots_free == SLOTS)
@@ -489,7 +489,7 @@ static void kill_consumers(uint64_t seed)
 	CHECK_EQ(pthread_join(tid, NULL), 0);
 
 	struct rkv_pool_stats st;
-	CHECK_OK(rkv_producer_stats(pub.p, &st));
+	CHECK_OK(rkv_producer_stats(pub.p, &st, sizeof(*(&st))));
 	CHECK_UINT(st.published, ==, pub.published);
 	CHECK_UINT(st.evictions, ==, 0);
 	CHECK_UINT(st.consumers, ==, 0);

@@ -320,7 +320,7 @@ static void *consumer_main(void *arg)
 		FAIL("%s: acquire after -EPIPE = %d (%s), expected -EPIPE again", who, a, strerror(-a));
 
 	struct rkv_consumer_stats st;
-	CHECK_OK(rkv_consumer_stats(c, &st));
+	CHECK_OK(rkv_consumer_stats(c, &st, sizeof(*(&st))));
 	res->stat_received = st.received;
 	res->stat_dropped = st.dropped;
 	res->stat_replaced = st.replaced;
@@ -487,7 +487,7 @@ int main(int argc, char **argv)
 
 	/* Counters, with every frame published and the consumers still attached. */
 	struct rkv_pool_stats ps;
-	CHECK_OK(rkv_producer_stats(p, &ps));
+	CHECK_OK(rkv_producer_stats(p, &ps, sizeof(*(&ps))));
 	CHECK_UINT(ps.published, ==, cfg.frames);
 	CHECK_UINT(ps.block_timeouts, ==, 0);
 	CHECK_UINT(ps.evictions, ==, 0);
@@ -496,7 +496,7 @@ int main(int argc, char **argv)
 	CHECK_UINT(ps.consumers, ==, NCONS);
 	struct rkv_consumer_stats cs[16];
 	struct rkv_pool_stats ops;
-	int n = rkv_pool_stats(cfg.name, &ops, cs, 16);
+	int n = rkv_pool_stats(cfg.name, &ops, sizeof(*(&ops)), cs, 16, sizeof(*(cs)));
 	CHECK_OK(n);
 	CHECK_EQ(n, NCONS);
 	CHECK_UINT(ops.published, ==, cfg.frames);

@@ -176,7 +176,7 @@ static struct rkv_pool_stats pstats(rkv_producer *p)
 {
 	struct rkv_pool_stats st;
 	memset(&st, 0xff, sizeof st);
-	CHECK_OK(rkv_producer_stats(p, &st));
+	CHECK_OK(rkv_producer_stats(p, &st, sizeof(*(&st))));
 	return st;
 }
 
@@ -184,7 +184,7 @@ static struct rkv_consumer_stats cstats(rkv_consumer *c)
 {
 	struct rkv_consumer_stats st;
 	memset(&st, 0xff, sizeof st);
-	CHECK_OK(rkv_consumer_stats(c, &st));
+	CHECK_OK(rkv_consumer_stats(c, &st, sizeof(*(&st))));
 	return st;
 }
 
@@ -754,7 +754,7 @@ static void test_attach_errors(void)
 	rkv_consumer *c2 = attach(name, cons_opts(RKV_POLICY_LATEST, 0, 1));
 	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 1, 1), EUSERS);
 	struct rkv_pool_stats ps;
-	CHECK_EQ(rkv_pool_stats(name, &ps, NULL, 0), 2);
+	CHECK_EQ(rkv_pool_stats(name, &ps, sizeof(*(&ps)), NULL, 0, 0), 2);
 	CHECK_UINT(ps.consumers, ==, 2);
 	CHECK_UINT(ps.max_consumers, ==, 2);
 	rkv_consumer_detach(c1);
@@ -988,7 +988,7 @@ static void test_producer_gone(void)
 	CHECK_ERR(rkv_consumer_acquire(c, &x, RKV_WAIT_FOREVER), EPIPE);
 	check_view(&v3, 3);
 	struct rkv_pool_stats ps;
-	CHECK_OK(rkv_consumer_pool_stats(c, &ps));
+	CHECK_OK(rkv_consumer_pool_stats(c, &ps, sizeof(*(&ps))));
 	CHECK_UINT(ps.closed, ==, 1);
 	CHECK_UINT(ps.published, ==, 3);
 	CHECK_OK(rkv_consumer_release(c, &v3));
@@ -996,7 +996,7 @@ static void test_producer_gone(void)
 
 	/* the name is free for a new producer while the old consumers linger */
 	ATTACH_FAILS(name, cons_opts(RKV_POLICY_DROP, 1, 1), ENOENT);
-	CHECK_ERR(rkv_pool_stats(name, &ps, NULL, 0), ENOENT);
+	CHECK_ERR(rkv_pool_stats(name, &ps, sizeof(*(&ps)), NULL, 0, 0), ENOENT);
 	p = mkpool(name, 4, 1);
 	rkv_consumer *fresh = attach(name, cons_opts(RKV_POLICY_DROP, 1, 1));
 	CHECK_EQ(publish_seq(p, 11), 1);
@@ -1512,7 +1512,7 @@ static void test_stats(void)
 	CHECK_UINT(ps.max_consumers, ==, 4);
 	CHECK_INT(ps.producer_pid, ==, getpid());
 	CHECK_UINT(ps.closed, ==, 0);
-	CHECK_EQ(rkv_pool_stats(name, NULL, NULL, 0), 0);
+	CHECK_EQ(rkv_pool_stats(name, NULL, 0, NULL, 0, 0), 0);
 
 	/* drop 3 + 2 held = 5, latest 2, loan 1: 8 */
 	struct rkv_consumer_opts co = cons_opts(RKV_POLICY_DROP, 3, 2);
@@ -1571,23 +1571,23 @@ static void test_stats(void)
 
 	/* the same numbers seen from a consumer and from an observer */
 	struct rkv_pool_stats cps, ops;
-	CHECK_OK(rkv_consumer_pool_stats(a, &cps));
+	CHECK_OK(rkv_consumer_pool_stats(a, &cps, sizeof(*(&cps))));
 	same_pool_stats(&cps, &ps);
-	CHECK_OK(rkv_consumer_pool_stats(b, &cps));
+	CHECK_OK(rkv_consumer_pool_stats(b, &cps, sizeof(*(&cps))));
 	same_pool_stats(&cps, &ps);
 	struct rkv_consumer_stats list[4];
 	memset(list, 0xff, sizeof list);
-	CHECK_EQ(rkv_pool_stats(name, &ops, list, 4), 2);
+	CHECK_EQ(rkv_pool_stats(name, &ops, sizeof(*(&ops)), list, 4, sizeof(*(list))), 2);
 	same_pool_stats(&ops, &ps);
 	same_consumer_stats(find_label(list, 2, "alpha"), &sa);
 	same_consumer_stats(find_label(list, 2, "beta"), &sb);
 	/* fewer entries than consumers: still the whole count */
 	memset(list, 0, sizeof list);
-	CHECK_EQ(rkv_pool_stats(name, NULL, list, 1), 2);
+	CHECK_EQ(rkv_pool_stats(name, NULL, 0, list, 1, sizeof(*(list))), 2);
 	CHECK(strcmp(list[0].label, "alpha") == 0 || strcmp(list[0].label, "beta") == 0);
 	CHECK_UINT(list[1].id, ==, 0);
 	CHECK_STR(list[1].label, "");
-	CHECK_EQ(rkv_pool_stats(name, NULL, NULL, 0), 2);
+	CHECK_EQ(rkv_pool_stats(name, NULL, 0, NULL, 0, 0), 2);
 
 	/* releases show in the counters */
 	CHECK_OK(rkv_consumer_release(a, &a1));
@@ -1596,7 +1596,7 @@ static void test_stats(void)
 	CHECK_UINT(sa.outstanding, ==, 2);
 	ps = pstats(p);
 	CHECK_UINT(ps.slots_free, ==, 6);
-	CHECK_EQ(rkv_pool_stats(name, &ops, list, 4), 2);
+	CHECK_EQ(rkv_pool_stats(name, &ops, sizeof(*(&ops)), list, 4, sizeof(*(list))), 2);
 	CHECK_UINT(ops.slots_free, ==, 6);
 	same_consumer_stats(find_label(list, 2, "alpha"), &sa);
 
@@ -1606,13 +1606,13 @@ static void test_stats(void)
 	ps = pstats(p);
 	CHECK_UINT(ps.slots_free, ==, 8);
 	CHECK_UINT(ps.consumers, ==, 1);
-	CHECK_EQ(rkv_pool_stats(name, NULL, list, 4), 1);
+	CHECK_EQ(rkv_pool_stats(name, NULL, 0, list, 4, sizeof(*(list))), 1);
 	CHECK_STR(list[0].label, "beta");
 	rkv_consumer_detach(b);
 	wait_consumer_count(p, 0);
-	CHECK_EQ(rkv_pool_stats(name, NULL, NULL, 0), 0);
+	CHECK_EQ(rkv_pool_stats(name, NULL, 0, NULL, 0, 0), 0);
 	rkv_producer_destroy(p);
-	CHECK_ERR(rkv_pool_stats(name, NULL, NULL, 0), ENOENT);
+	CHECK_ERR(rkv_pool_stats(name, NULL, 0, NULL, 0, 0), ENOENT);
 }
 
 /*

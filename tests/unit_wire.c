@@ -119,13 +119,14 @@ static void test_pool_area(void)
 		FIELD(rkv_wire_pool, producer_uid, 72, 4, uint32_t),
 		FIELD(rkv_wire_pool, flags, 76, 4, uint32_t),
 		FIELD(rkv_wire_pool, name, 80, 64, char *),
-		FIELD(rkv_wire_pool, pad0, 144, 48, uint8_t *),
+		FIELD(rkv_wire_pool, gstats_offset, 144, 8, uint64_t),
+		FIELD(rkv_wire_pool, pad0, 152, 40, uint8_t *),
 		FIELD(rkv_wire_pool, producer_waiting, 192, 4, uint32_t),
 		FIELD(rkv_wire_pool, pad1, 196, 60, uint8_t *),
 		FIELD(rkv_wire_pool, closed, 256, 4, uint32_t),
 		FIELD(rkv_wire_pool, slots_free, 260, 4, uint32_t),
 		FIELD(rkv_wire_pool, consumers, 264, 4, uint32_t),
-		FIELD(rkv_wire_pool, pad2, 268, 4, uint32_t),
+		FIELD(rkv_wire_pool, groups, 268, 4, uint32_t),
 		FIELD(rkv_wire_pool, published, 272, 8, uint64_t),
 		FIELD(rkv_wire_pool, producer_waits, 280, 8, uint64_t),
 		FIELD(rkv_wire_pool, refused, 288, 8, uint64_t),
@@ -139,7 +140,9 @@ static void test_pool_area(void)
 	CHECK_FIELDS(rkv_wire_slot, 256,
 		FIELD(rkv_wire_slot, frame, 0, 192, struct rkv_frame),
 		FIELD(rkv_wire_slot, pub_seq, 192, 8, uint64_t),
-		FIELD(rkv_wire_slot, pad0, 200, 56, uint8_t *));
+		FIELD(rkv_wire_slot, ext_offset, 200, 8, uint64_t),
+		FIELD(rkv_wire_slot, ext_size, 208, 8, uint64_t),
+		FIELD(rkv_wire_slot, pad0, 216, 40, uint8_t *));
 
 	CHECK_FIELDS(rkv_wire_cstats, 128,
 		FIELD(rkv_wire_cstats, active, 0, 4, uint32_t),
@@ -157,6 +160,18 @@ static void test_pool_area(void)
 		FIELD(rkv_wire_cstats, label, 64, 32, char *),
 		FIELD(rkv_wire_cstats, group, 96, 32, char *));
 	CHECK_UINT(RKV_LABEL_MAX, ==, 32);
+
+	CHECK_FIELDS(rkv_wire_gstats, 128,
+		FIELD(rkv_wire_gstats, active, 0, 4, uint32_t),
+		FIELD(rkv_wire_gstats, members, 4, 4, uint32_t),
+		FIELD(rkv_wire_gstats, ring_size, 8, 4, uint32_t),
+		FIELD(rkv_wire_gstats, queued, 12, 4, uint32_t),
+		FIELD(rkv_wire_gstats, delivered, 16, 8, uint64_t),
+		FIELD(rkv_wire_gstats, dropped, 24, 8, uint64_t),
+		FIELD(rkv_wire_gstats, claimed, 32, 8, uint64_t),
+		FIELD(rkv_wire_gstats, pad0, 40, 8, uint8_t *),
+		FIELD(rkv_wire_gstats, name, 48, 32, char *),
+		FIELD(rkv_wire_gstats, pad1, 80, 48, uint8_t *));
 }
 
 static void test_chan_area(void)
@@ -222,20 +237,28 @@ static void test_messages(void)
 		FIELD(rkv_wire_hello, pad0, 28, 4, uint32_t),
 		FIELD(rkv_wire_hello, label, 32, 32, char *),
 		FIELD(rkv_wire_hello, group, 64, 32, char *));
-	CHECK_FIELDS(rkv_wire_welcome, 208,
+	CHECK_FIELDS(rkv_wire_welcome, 216,
 		FIELD(rkv_wire_welcome, magic, 0, 4, uint32_t),
 		FIELD(rkv_wire_welcome, version, 4, 4, uint32_t),
 		FIELD(rkv_wire_welcome, status, 8, 4, int32_t),
 		FIELD(rkv_wire_welcome, id, 12, 4, uint32_t),
 		FIELD(rkv_wire_welcome, nfds, 16, 4, uint32_t),
-		FIELD(rkv_wire_welcome, pad0, 20, 4, uint32_t),
+		FIELD(rkv_wire_welcome, group_ring, 20, 4, uint32_t),
 		FIELD(rkv_wire_welcome, pool_size, 24, 8, uint64_t),
 		FIELD(rkv_wire_welcome, chan_size, 32, 8, uint64_t),
 		FIELD(rkv_wire_welcome, group_size, 40, 8, uint64_t),
-		FIELD(rkv_wire_welcome, reason, 48, 160, char *));
+		FIELD(rkv_wire_welcome, token, 48, 4, uint32_t),
+		FIELD(rkv_wire_welcome, ext_slots, 52, 4, uint32_t),
+		FIELD(rkv_wire_welcome, reason, 56, 160, char *));
+	CHECK_FIELDS(rkv_wire_slotfds, 16,
+		FIELD(rkv_wire_slotfds, magic, 0, 4, uint32_t),
+		FIELD(rkv_wire_slotfds, first, 4, 4, uint32_t),
+		FIELD(rkv_wire_slotfds, count, 8, 4, uint32_t),
+		FIELD(rkv_wire_slotfds, pad0, 12, 4, uint32_t));
 	CHECK_EQ(RKV_HELLO_CONSUMER, 1);
 	CHECK_EQ(RKV_HELLO_OBSERVER, 2);
-	CHECK_EQ(RKV_WELCOME_FDS_MAX, 5);
+	CHECK_EQ(RKV_WELCOME_FDS_MAX, 4);
+	CHECK_EQ(RKV_SLOTFDS_MAX, 64);
 
 	/* policies and flags travel in the hello */
 	CHECK_EQ(RKV_POLICY_BLOCK, 1);
@@ -258,17 +281,18 @@ static void check_magic(uint32_t magic, uint32_t want, const char *letters)
 
 static void test_magics(void)
 {
-	CHECK_UINT(RKV_WIRE_VERSION, ==, 1);
+	CHECK_UINT(RKV_WIRE_VERSION, ==, 2);
 	check_magic(RKV_MAGIC_POOL, 0x4c4f4f50u, "POOL");
 	check_magic(RKV_MAGIC_CHAN, 0x4e414843u, "CHAN");
 	check_magic(RKV_MAGIC_GROUP, 0x50524f47u, "GORP");
 	check_magic(RKV_MAGIC_HELLO, 0x4f4c4548u, "HELO");
 	check_magic(RKV_MAGIC_WELCOME, 0x434c4557u, "WELC");
+	check_magic(RKV_MAGIC_SLOTFDS, 0x53444653u, "SFDS");
 	/* all different, so no area can be taken for another */
 	const uint32_t m[] = { RKV_MAGIC_POOL, RKV_MAGIC_CHAN, RKV_MAGIC_GROUP,
-			       RKV_MAGIC_HELLO, RKV_MAGIC_WELCOME };
-	for (size_t i = 0; i < 5; i++)
-		for (size_t j = i + 1; j < 5; j++)
+			       RKV_MAGIC_HELLO, RKV_MAGIC_WELCOME, RKV_MAGIC_SLOTFDS };
+	for (size_t i = 0; i < 6; i++)
+		for (size_t j = i + 1; j < 6; j++)
 			CHECK_UINT(m[i], !=, m[j]);
 }
 
@@ -276,11 +300,11 @@ static void test_entries(void)
 {
 	/* exact bit positions */
 	CHECK_UINT(RKV_ENTRY(0x01020304u, 0x05060708u), ==, 0x0102030405060708u);
-	CHECK_UINT(RKV_CELL(0x01020304u, 0x05u, 0x060708u), ==, 0x0102030405060708u);
+	CHECK_UINT(RKV_CELL(0x01020304u, 0x0506u, 0x0708u), ==, 0x0102030405060708u);
 	CHECK_UINT(RKV_MAILBOX_EMPTY, ==, UINT64_MAX);
 
 	static const uint64_t tags[] = { 0, 1, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu };
-	static const uint32_t slots[] = { 0, 1, 4095, RKV_MAX_SLOTS - 1, 0x00ffffffu };
+	static const uint32_t slots[] = { 0, 1, 4095, RKV_MAX_SLOTS - 1, 0xffffu };
 	for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
 		for (size_t j = 0; j < sizeof slots / sizeof slots[0]; j++) {
 			uint64_t e = RKV_ENTRY(tags[i], slots[j]);
@@ -288,7 +312,7 @@ static void test_entries(void)
 			CHECK_UINT(RKV_ENTRY_SLOT(e), ==, slots[j]);
 			/* an entry of a real slot is never the empty mailbox */
 			CHECK_UINT(e, !=, RKV_MAILBOX_EMPTY);
-			for (uint32_t owner = 0; owner <= 255; owner += 51) {
+			for (uint32_t owner = 0; owner <= 0xffff; owner += 0x3333) {
 				uint64_t c = RKV_CELL(tags[i], owner, slots[j]);
 				CHECK_UINT(RKV_CELL_TAG(c), ==, tags[i]);
 				CHECK_UINT(RKV_CELL_OWNER(c), ==, owner);
@@ -301,12 +325,23 @@ static void test_entries(void)
 	CHECK_UINT(RKV_ENTRY_TAG(RKV_ENTRY(0x1234567890ull, 5)), ==, 0x34567890u);
 	CHECK_UINT(RKV_CELL_TAG(RKV_CELL(0x1234567890ull, 1, 5)), ==, 0x34567890u);
 	/* fields do not bleed into each other */
-	CHECK_UINT(RKV_CELL(0, 0x1ff, 0), ==, RKV_CELL(0, 0xff, 0));
-	CHECK_UINT(RKV_CELL(0, 0, 0x1ffffffu), ==, RKV_CELL(0, 0, 0xffffffu));
-	CHECK_UINT(RKV_CELL_OWNER(RKV_CELL(0xffffffffu, 0, 0xffffffu)), ==, 0);
-	/* every slot index fits a cell, every consumer id + 1 fits its owner byte */
-	CHECK_UINT(RKV_MAX_SLOTS - 1, <=, 0xffffffu);
-	CHECK_UINT(RKV_MAX_CONSUMERS, <=, 0xffu);
+	CHECK_UINT(RKV_CELL(0, 0x1ffff, 0), ==, RKV_CELL(0, 0xffff, 0));
+	CHECK_UINT(RKV_CELL(0, 0, 0x1ffffu), ==, RKV_CELL(0, 0, 0xffffu));
+	CHECK_UINT(RKV_CELL_OWNER(RKV_CELL(0xffffffffu, 0, 0xffffu)), ==, 0);
+	/* every slot index fits a cell */
+	CHECK_UINT(RKV_MAX_SLOTS - 1, <=, 0xffffu);
+	/* owner tokens: never 0 (unclaimed) nor RKV_CELL_NEVER, the id in the
+	 * low 6 bits, and one id's tokens differ from attach to attach */
+	for (uint32_t id = 0; id < RKV_MAX_CONSUMERS; id++) {
+		for (uint32_t gen = 0; gen < 3000; gen++) {
+			uint32_t t = RKV_TOKEN(id, gen);
+			CHECK_UINT(t, !=, 0);
+			CHECK_UINT(t, !=, RKV_CELL_NEVER);
+			CHECK_UINT(t, <=, 0xffff);
+			CHECK_UINT(t & 63u, ==, id);
+			CHECK_UINT(t, !=, RKV_TOKEN(id, gen + 1));
+		}
+	}
 }
 
 int main(void)

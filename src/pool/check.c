@@ -29,7 +29,8 @@ static int fits(uint64_t off, uint64_t len, uint64_t size)
 
 int rkv__pool_check(const struct rkv_wire_pool *h, uint64_t size, char *why, size_t why_len)
 {
-	uint64_t slots_len, stats_len, data_len;
+	uint64_t slots_len, stats_len, gstats_len, data_len;
+	int external;
 
 	if (size < sizeof(*h))
 		BAD("pool area of %llu bytes is smaller than its header", (unsigned long long)size);
@@ -46,7 +47,9 @@ int rkv__pool_check(const struct rkv_wire_pool *h, uint64_t size, char *why, siz
 		BAD("pool slot count %u out of range", h->slot_count);
 	if (h->max_consumers == 0 || h->max_consumers > RKV_MAX_CONSUMERS)
 		BAD("pool consumer limit %u out of range", h->max_consumers);
-	if (h->slot_capacity == 0 || h->slot_stride < h->slot_capacity || h->slot_stride % 64)
+	external = (h->flags & RKV_WIRE_POOL_EXTERNAL) != 0;
+	if (h->slot_capacity == 0 || (!external && (h->slot_stride < h->slot_capacity || h->slot_stride % 64)) ||
+	    (external && h->slot_stride != 0))
 		BAD("pool slot capacity %llu / stride %llu inconsistent",
 		    (unsigned long long)h->slot_capacity, (unsigned long long)h->slot_stride);
 	if (!memchr(h->name, '\0', sizeof(h->name)))
@@ -54,6 +57,7 @@ int rkv__pool_check(const struct rkv_wire_pool *h, uint64_t size, char *why, siz
 
 	slots_len = (uint64_t)h->slot_count * sizeof(struct rkv_wire_slot);
 	stats_len = (uint64_t)h->max_consumers * sizeof(struct rkv_wire_cstats);
+	gstats_len = (uint64_t)h->max_consumers * sizeof(struct rkv_wire_gstats);
 	if (__builtin_mul_overflow(h->slot_stride, (uint64_t)h->slot_count, &data_len))
 		BAD("pool slot data size overflows");
 	if (h->slots_offset < sizeof(*h) || h->slots_offset % 64 || !fits(h->slots_offset, slots_len, size))
@@ -62,7 +66,11 @@ int rkv__pool_check(const struct rkv_wire_pool *h, uint64_t size, char *why, siz
 	    !fits(h->stats_offset, stats_len, size))
 		BAD("pool stats table at %llu overlaps or lies outside the area",
 		    (unsigned long long)h->stats_offset);
-	if (h->data_offset % 4096 || h->data_offset < h->stats_offset + stats_len ||
+	if (h->gstats_offset % 64 || h->gstats_offset < h->stats_offset + stats_len ||
+	    !fits(h->gstats_offset, gstats_len, size))
+		BAD("pool group stats table at %llu overlaps or lies outside the area",
+		    (unsigned long long)h->gstats_offset);
+	if (h->data_offset % 4096 || h->data_offset < h->gstats_offset + gstats_len ||
 	    !fits(h->data_offset, data_len, size))
 		BAD("pool slot data at %llu overlaps or lies outside the area",
 		    (unsigned long long)h->data_offset);
@@ -105,7 +113,8 @@ int rkv__chan_check(const struct rkv_wire_chan *c, uint64_t size, uint32_t id,
 	return 0;
 }
 
-int rkv__group_check(const struct rkv_wire_group *g, uint64_t size, char *why, size_t why_len)
+int rkv__group_check(const struct rkv_wire_group *g, uint64_t size, uint32_t ring,
+		     char *why, size_t why_len)
 {
 	if (size < sizeof(*g))
 		BAD("group area of %llu bytes is smaller than its header", (unsigned long long)size);
@@ -118,10 +127,11 @@ int rkv__group_check(const struct rkv_wire_group *g, uint64_t size, char *why, s
 	if (g->total_size != size)
 		BAD("group header says %llu bytes, the memory has %llu",
 		    (unsigned long long)g->total_size, (unsigned long long)size);
-	if (!is_pow2(g->ring_size) || g->ring_size > 2 * RKV_MAX_DEPTH)
-		BAD("group ring size %u invalid", g->ring_size);
-	if (g->cells_offset < sizeof(*g) || g->cells_offset % 8 ||
-	    !fits(g->cells_offset, 8ull * g->ring_size, size))
+	if (!is_pow2(ring) || ring > 2 * RKV_MAX_DEPTH)
+		BAD("group ring size %u invalid", ring);
+	if (g->ring_size != ring)
+		BAD("group header says %u cells, the producer said %u", g->ring_size, ring);
+	if (g->cells_offset != sizeof(*g) || !fits(g->cells_offset, 8ull * ring, size))
 		BAD("group cells lie outside the area");
 	return 0;
 }

@@ -6,8 +6,10 @@
 #ifndef RKV_POOL_INTERNAL_H
 #define RKV_POOL_INTERNAL_H
 
+#include <assert.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/un.h>
 
 #include <rkv/pool.h>
@@ -34,6 +36,11 @@ static inline void rkv__tsan_fence(void)
 #define FENCE()         __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #endif
 
+/* Shared memory holds 64-bit counters and positions that both sides access
+ * atomically; where that would take a lock (some 32-bit targets), a process
+ * dying inside it would wedge the other. ARMv7 has LDREXD/STREXD. */
+static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0), "64-bit atomics must be lock-free");
+
 static inline void rkv__cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -51,22 +58,62 @@ static inline uint32_t rkv__pow2_at_least(uint32_t v)
 	return p;
 }
 
-/* Wake whoever sleeps on eventfd @fd; errors are ignored on purpose: a full
- * counter already means "wake up", a closed peer no longer cares. */
+/* Wake whoever sleeps on eventfd @fd (one private to this process); errors
+ * are ignored on purpose: a full counter already means "wake up". */
 void rkv__efd_signal(int fd);
 
 /* Empty eventfd @fd's counter without blocking. */
 void rkv__efd_drain(int fd);
 
+/* Wake the peer on wake socket @fd: one byte, never blocking whatever the
+ * peer did to its end (a full buffer already means "wake up", a closed peer
+ * no longer cares). */
+void rkv__wake_send(int fd);
+
+/* Read every pending wake byte from @fd, without blocking. */
+void rkv__wake_drain(int fd);
+
+/* epoll_wait until @deadline (CLOCK_MONOTONIC ns; INT64_MAX: forever; a
+ * deadline already past: do not wait). Nanosecond timeouts through
+ * epoll_pwait2 where the kernel has it (5.11), else milliseconds rounded
+ * up. Returns the event count, or -EINTR, or another -errno. */
+int rkv__epoll_wait(int ep, void *events, int max, int64_t deadline);
+
+/* now + @timeout_ns, saturating: RKV_WAIT_FOREVER and anything that would
+ * overflow give INT64_MAX (forever). */
+int64_t rkv__deadline(int64_t timeout_ns);
+
+/* ---- fork ------------------------------------------------------------------
+ *
+ * Bumped in every child made with fork(): a handle that remembers another
+ * value was made by an ancestor and is inert in this process. Reading it is
+ * one load, cheaper than getpid() (a syscall since glibc 2.25).
+ */
+extern uint32_t rkv__fork_gen;
+
+/* Register the library's fork handlers (once per process). */
+void rkv__fork_init(void);
+
 /* ---- shm.c: memfds and a per-process map of mappings ------------------- */
 
-/* Create a memfd of @size bytes, sealed against shrinking and growing.
+/* Create a memfd of @size bytes, sealed against shrinking and growing, and
+ * unless @more_seals_later also against further sealing (F_SEAL_SEAL), so
+ * a peer cannot add a seal that makes the next process's mapping fail.
  * Returns the fd or -errno. */
-int rkv__memfd_create(const char *what, uint64_t size);
+int rkv__memfd_create(const char *what, uint64_t size, int more_seals_later);
 
-/* Seal @fd against new writable mappings (its existing ones keep working).
- * -EINVAL where the kernel lacks F_SEAL_FUTURE_WRITE (before 5.1). */
+/* Seal @fd against new writable mappings (its existing ones keep working)
+ * and against further sealing. -EINVAL where the kernel lacks
+ * F_SEAL_FUTURE_WRITE (before 5.1): then only F_SEAL_SEAL is added. */
 int rkv__memfd_seal_readonly(int fd);
+
+/* The size of @fd (a memfd, a DMA-BUF: whatever lseek(SEEK_END) says), or
+ * -errno. */
+int64_t rkv__fd_size(int fd);
+
+/* Map @size bytes of @fd from offset 0, not shared with any other mapping
+ * (external slots). Returns 0 and *@out, or -errno. */
+int rkv__map_plain(int fd, uint64_t size, int writable, void **out);
 
 /* A read-only descriptor of the same file, for other processes; or -errno. */
 int rkv__reopen_readonly(int fd);
@@ -74,12 +121,17 @@ int rkv__reopen_readonly(int fd);
 /*
  * Map @fd (@size bytes; must equal its st_size) shared, read-write or
  * read-only. A process maps one memfd once: a second map of the same file
- * (in the same process, e.g. a consumer thread beside its producer) returns
+ * in the same process (e.g. a consumer thread beside its producer) returns
  * the first mapping and counts a reference, so thread-sanitizer builds see
- * both sides of every access. Returns 0 and *@out, or -errno.
+ * both sides of every access. A read-only request never gets a writable
+ * mapping inherited from a parent process. Returns 0 and *@out, or -errno.
  */
 int rkv__map(int fd, uint64_t size, int writable, void **out);
 void rkv__unmap(void *base, uint64_t size);
+
+/* DMA_BUF_IOCTL_SYNC start or end of a CPU read or write of @fd: 0, or
+ * -errno (-ENOTTY: @fd is not a DMA-BUF and needs no sync). */
+int rkv__dmabuf_sync(int fd, int start, int write);
 
 /* ---- sock.c: the attach socket -------------------------------------------- */
 
@@ -89,8 +141,9 @@ int rkv__sock_addr(const char *name, struct sockaddr_un *sun, uint32_t *len);
 /* Is @name a valid pool name? 0 or -EINVAL. */
 int rkv__name_check(const char *name);
 
-/* Send one message with up to @nfds fds; 0 or -errno. */
-int rkv__send_msg(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/* Send one message with up to @nfds (at most RKV_SLOTFDS_MAX) fds; 0 or
+ * -errno. @flags are added to MSG_NOSIGNAL (e.g. MSG_DONTWAIT). */
+int rkv__send_msg(int sock, const void *buf, size_t len, const int *fds, int nfds, int flags);
 
 /* Receive one message and up to @maxfds fds (*@nfds set; extra fds closed).
  * Returns the byte count or -errno; 0 means the peer closed. */
@@ -110,13 +163,24 @@ int rkv__pidfd_open(pid_t pid);
 /* ---- consumer.c / observer.c --------------------------------------------- */
 
 /* Connect to pool @name, check who answers, send @hello, read the welcome
- * and its fds (*@nfds of them into @fds, owned by the caller). Returns the
- * socket, or -errno with @why set. */
+ * and its fds (*@nfds of them into @fds, owned by the caller), waiting up to
+ * @timeout_ns for the answer. Returns the socket, or -errno with @why set. */
 int rkv__pool_connect(const char *name, const struct rkv_wire_hello *hello, int any_owner,
-		      struct rkv_wire_welcome *w, int *fds, int *nfds, char *why, size_t why_len);
+		      int64_t timeout_ns, struct rkv_wire_welcome *w, int *fds, int *nfds,
+		      char *why, size_t why_len);
 
 /* Copy the pool counters out of pool header @hdr. */
 void rkv__pool_stats_read(const struct rkv_wire_pool *hdr, struct rkv_pool_stats *st);
+
+/* Copy @src (@len bytes) into the caller's struct @dst of @size bytes: what
+ * fits, the rest zeroed. -EINVAL when @size is below @min. */
+int rkv__copy_out(void *dst, size_t size, const void *src, size_t len, size_t min);
+
+/* Read a caller's versioned input struct: @in begins with a uint32_t size
+ * (0 = @known). Copies it into @out (@known bytes; what the caller did not
+ * pass stays zero). -EINVAL for a size below @min, -E2BIG for unknown
+ * non-zero bytes past @known. */
+int rkv__copy_in(void *out, size_t known, const void *in, size_t min);
 
 /* ---- validation of what another process wrote ----------------------------- */
 
@@ -128,8 +192,9 @@ int rkv__pool_check(const struct rkv_wire_pool *pool, uint64_t size, char *why, 
 int rkv__chan_check(const struct rkv_wire_chan *chan, uint64_t size, uint32_t id,
 		    uint32_t slot_count, char *why, size_t why_len);
 
-/* Check a group area. */
-int rkv__group_check(const struct rkv_wire_group *g, uint64_t size, char *why, size_t why_len);
+/* Check a group area; @ring is the cell count the welcome named. */
+int rkv__group_check(const struct rkv_wire_group *g, uint64_t size, uint32_t ring,
+		     char *why, size_t why_len);
 
 /*
  * The second half of rkv_consumer_attach(): given the connected socket and the
@@ -140,6 +205,16 @@ int rkv__group_check(const struct rkv_wire_group *g, uint64_t size, char *why, s
 int rkv__consumer_adopt(int sock, const struct rkv_wire_welcome *w, size_t wlen,
 			int *fds, int nfds, const struct rkv_consumer_opts *opts,
 			rkv_consumer **out);
+
+/* rkv__consumer_adopt() with the external slot fds that followed the
+ * welcome (@n_ext of them, taken over: closed on failure). */
+int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t wlen,
+			    int *fds, int nfds, int *ext_fds, uint32_t n_ext,
+			    const struct rkv_consumer_opts *opts, rkv_consumer **out);
+
+/* Receive @n external slot fds after a welcome (rkv_wire_slotfds messages)
+ * into @fds (closed on failure). 0 or -errno. */
+int rkv__recv_slot_fds(int sock, uint32_t n, int *fds, int64_t deadline);
 
 /* ---- hooks for tests: raw shared areas ----------------------------------- */
 

@@ -23,25 +23,26 @@ void rkv__pool_stats_read(const struct rkv_wire_pool *h, struct rkv_pool_stats *
 	st->max_consumers = h->max_consumers;
 	st->producer_pid = h->producer_pid;
 	st->closed = LOAD_ACQ(&h->closed);
+	st->groups = LOAD_RLX(&h->groups);
+	st->external = (h->flags & RKV_WIRE_POOL_EXTERNAL) != 0;
 }
 
-int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool,
-		   struct rkv_consumer_stats *cons, uint32_t max)
+/* Attach as an observer: map pool @name read-only, checked. Returns 0 with
+ * *@base and *@size (unmap with rkv__unmap), or an attach error. */
+static int observe(const char *name, const struct rkv_wire_pool **hdr, uint64_t *size)
 {
 	struct rkv_wire_hello h;
 	struct rkv_wire_welcome w;
-	int fds[RKV_WELCOME_FDS_MAX], nfds, sock, r, count = 0;
-	const struct rkv_wire_pool *hdr;
-	const struct rkv_wire_cstats *tab;
+	int fds[RKV_WELCOME_FDS_MAX], nfds, sock, r;
 	void *base;
 
-	if (rkv__name_check(name) || (max && !cons))
+	if (rkv__name_check(name))
 		return -EINVAL;
 	memset(&h, 0, sizeof(h));
 	h.magic = RKV_MAGIC_HELLO;
 	h.version = RKV_WIRE_VERSION;
 	h.kind = RKV_HELLO_OBSERVER;
-	sock = rkv__pool_connect(name, &h, 0, &w, fds, &nfds, NULL, 0);
+	sock = rkv__pool_connect(name, &h, 0, 5000000000LL, &w, fds, &nfds, NULL, 0);
 	if (sock < 0)
 		return sock;
 	close(sock);
@@ -60,44 +61,117 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool,
 	r = rkv__map(fds[0], w.pool_size, 0, &base);
 	if (r)
 		goto out;
-	hdr = base;
-	r = rkv__pool_check(hdr, w.pool_size, NULL, 0);
-	if (r) {
-		rkv__unmap(base, w.pool_size);
-		goto out;
-	}
-	if (pool)
-		rkv__pool_stats_read(hdr, pool);
-	tab = (const struct rkv_wire_cstats *)((const uint8_t *)base + hdr->stats_offset);
-	for (uint32_t i = 0; i < hdr->max_consumers; i++) {
-		const struct rkv_wire_cstats *e = &tab[i];
-		if (!LOAD_ACQ(&e->active))
-			continue;
-		if ((uint32_t)count < max) {
-			struct rkv_consumer_stats *o = &cons[count];
-			memset(o, 0, sizeof(*o));
-			o->id = e->id;
-			o->policy = e->policy;
-			o->pid = e->pid;
-			o->queue_depth = e->queue_depth;
-			o->max_held = e->max_held;
-			o->outstanding = LOAD_RLX(&e->outstanding);
-			o->delivered = LOAD_RLX(&e->delivered);
-			o->received = LOAD_RLX(&e->received);
-			o->dropped = LOAD_RLX(&e->dropped);
-			o->replaced = LOAD_RLX(&e->replaced);
-			memcpy(o->label, e->label, RKV_LABEL_MAX);
-			memcpy(o->group, e->group, RKV_LABEL_MAX);
-			o->label[RKV_LABEL_MAX - 1] = o->group[RKV_LABEL_MAX - 1] = '\0';
+	{
+		struct rkv_wire_pool copy;
+		if (w.pool_size < sizeof(copy)) {
+			rkv__unmap(base, w.pool_size);
+			r = -EPROTO;
+			goto out;
 		}
-		count++;
+		memcpy(&copy, base, sizeof(copy));
+		r = rkv__pool_check(&copy, w.pool_size, NULL, 0);
+		if (r) {
+			rkv__unmap(base, w.pool_size);
+			goto out;
+		}
 	}
-	rkv__unmap(base, w.pool_size);
-	r = count;
+	*hdr = base;
+	*size = w.pool_size;
 out:
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	return r;
+}
+
+int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_size,
+		   struct rkv_consumer_stats *cons, uint32_t max, size_t cons_size)
+{
+	const struct rkv_wire_pool *hdr;
+	const struct rkv_wire_cstats *tab;
+	uint64_t size, stats_offset;
+	uint32_t maxc;
+	int r, count = 0;
+
+	if ((max && (!cons || cons_size < sizeof(struct rkv_consumer_stats))) ||
+	    (pool && pool_size < sizeof(struct rkv_pool_stats)))
+		return -EINVAL;
+	r = observe(name, &hdr, &size);
+	if (r)
+		return r;
+	if (pool) {
+		struct rkv_pool_stats st;
+		rkv__pool_stats_read(hdr, &st);
+		rkv__copy_out(pool, pool_size, &st, sizeof(st), sizeof(st));
+	}
+	/* Checked: the header is the producer's and read-only to us. */
+	stats_offset = hdr->stats_offset;
+	maxc = hdr->max_consumers;
+	tab = (const struct rkv_wire_cstats *)((const uint8_t *)hdr + stats_offset);
+	for (uint32_t i = 0; i < maxc; i++) {
+		const struct rkv_wire_cstats *e = &tab[i];
+		if (!LOAD_ACQ(&e->active))
+			continue;
+		if ((uint32_t)count < max) {
+			struct rkv_consumer_stats o;
+			memset(&o, 0, sizeof(o));
+			o.id = e->id;
+			o.policy = e->policy;
+			o.pid = e->pid;
+			o.queue_depth = e->queue_depth;
+			o.max_held = e->max_held;
+			o.outstanding = LOAD_RLX(&e->outstanding);
+			o.delivered = LOAD_RLX(&e->delivered);
+			o.received = LOAD_RLX(&e->received);
+			o.dropped = LOAD_RLX(&e->dropped);
+			o.replaced = LOAD_RLX(&e->replaced);
+			memcpy(o.label, e->label, RKV_LABEL_MAX);
+			memcpy(o.group, e->group, RKV_LABEL_MAX);
+			o.label[RKV_LABEL_MAX - 1] = o.group[RKV_LABEL_MAX - 1] = '\0';
+			rkv__copy_out((char *)cons + (size_t)count * cons_size, cons_size, &o,
+				      sizeof(o), sizeof(o));
+		}
+		count++;
+	}
+	rkv__unmap((void *)hdr, size);
+	return count;
+}
+
+int rkv_pool_group_stats(const char *name, struct rkv_group_stats *groups, uint32_t max,
+			 size_t size)
+{
+	const struct rkv_wire_pool *hdr;
+	const struct rkv_wire_gstats *tab;
+	uint64_t area;
+	int r, count = 0;
+
+	if (max && (!groups || size < sizeof(struct rkv_group_stats)))
+		return -EINVAL;
+	r = observe(name, &hdr, &area);
+	if (r)
+		return r;
+	tab = (const struct rkv_wire_gstats *)((const uint8_t *)hdr + hdr->gstats_offset);
+	for (uint32_t i = 0; i < hdr->max_consumers; i++) {
+		const struct rkv_wire_gstats *e = &tab[i];
+		if (!LOAD_ACQ(&e->active))
+			continue;
+		if ((uint32_t)count < max) {
+			struct rkv_group_stats o;
+			memset(&o, 0, sizeof(o));
+			o.members = LOAD_RLX(&e->members);
+			o.queue_depth = e->ring_size;
+			o.queued = LOAD_RLX(&e->queued);
+			o.delivered = LOAD_RLX(&e->delivered);
+			o.dropped = LOAD_RLX(&e->dropped);
+			o.claimed = LOAD_RLX(&e->claimed);
+			memcpy(o.name, e->name, RKV_LABEL_MAX);
+			o.name[RKV_LABEL_MAX - 1] = '\0';
+			rkv__copy_out((char *)groups + (size_t)count * size, size, &o, sizeof(o),
+				      sizeof(o));
+		}
+		count++;
+	}
+	rkv__unmap((void *)hdr, area);
+	return count;
 }
 
 static const char *const policy_names[] = {

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * producer.c - the producer side of a pool.
+ * producer.c - the producer side of a pool: create and destroy, loan,
+ * publish, and the producer's waits.
  *
- * All ownership lives here, in the producer's private memory: a reference
- * count per slot, and per consumer a bitmap of the slots it holds or has
- * queued. Shared memory only carries requests (slot indices in rings), and
- * every one of them is checked against these books before it is believed. A
- * consumer can therefore lie, scribble or die at any instruction and the
- * worst it can do is lose its own frames: it is evicted and its slots return.
+ * All ownership lives in the producer's private memory (ledger.c): a
+ * reference count per slot, and per consumer a bitmap of the slots it holds
+ * or has queued. Shared memory only carries requests (slot indices in
+ * rings), and every one of them is checked against these books before it is
+ * believed. A consumer can therefore lie, scribble or die at any instruction
+ * and the worst it can do is lose its own frames: it is evicted and its
+ * slots return.
  *
  * Two threads touch the books: the caller's (loan, publish) and the service
  * thread (attach, detach, crash). One mutex guards them. The caller's hot
@@ -17,12 +19,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -31,20 +34,39 @@
 
 /* ==== create / destroy ==================================================== */
 
+static void ext_free(rkv_producer *p)
+{
+	if (!p->ext)
+		return;
+	for (uint32_t i = 0; i < p->nslots; i++) {
+		struct ext_slot *e = &p->ext[i];
+		if (e->map)
+			munmap(e->map, e->size);
+		if (e->ro_fd >= 0 && e->ro_fd != e->fd)
+			close(e->ro_fd);
+		if (e->fd >= 0)
+			close(e->fd);
+	}
+	free(p->ext);
+	p->ext = NULL;
+}
+
 /* A forked child's copy: let go of descriptors and memory, touch nothing
  * shared (the pool is the parent's). */
 static void destroy_forked_copy(rkv_producer *p)
 {
 	for (uint32_t i = 0; p->cons && i < p->max_consumers; i++) {
 		struct cons *c = &p->cons[i];
-		if (c->active) {
+		if (c->state != CS_FREE) {
 			if (c->sock >= 0)
 				close(c->sock);
-			close(c->efd);
+			if (c->wake >= 0)
+				close(c->wake);
 			if (c->pidfd >= 0)
 				close(c->pidfd);
 			rkv__unmap(c->chan, c->chan_size);
 		}
+		c->state = CS_FREE;
 	}
 	for (uint32_t i = 0; p->groups && i < p->max_consumers; i++) {
 		if (p->groups[i].used) {
@@ -53,8 +75,8 @@ static void destroy_forked_copy(rkv_producer *p)
 		}
 		p->groups[i].used = 0;
 	}
-	for (uint32_t i = 0; p->cons && i < p->max_consumers; i++)
-		p->cons[i].active = 0;
+	if (p->hdr)
+		rkv__unmap(p->hdr, p->pool_size);
 	p->hdr = NULL; /* no "closed" mark: the parent still serves the pool */
 }
 
@@ -62,11 +84,10 @@ void rkv_producer_destroy(rkv_producer *p)
 {
 	if (!p)
 		return;
-	rkv__live_remove(p);
-	if (p->forked) {
-		void *hdr = p->hdr;
+	service_live_remove(p);
+	if (producer_forked(p)) {
 		destroy_forked_copy(p);
-		rkv__unmap(hdr, p->pool_size);
+		p->thread_started = 0; /* the thread was not copied */
 	}
 	if (p->thread_started) {
 		rkv__efd_signal(p->stop_efd);
@@ -81,32 +102,41 @@ void rkv_producer_destroy(rkv_producer *p)
 	if (p->hdr)
 		STORE_REL(&p->hdr->closed, 1);
 	if (p->cons) {
-		for (uint32_t i = 0; i < p->max_consumers; i++)
-			if (p->cons[i].active)
-				rkv__cons_remove(p, &p->cons[i], 0);
+		for (uint32_t i = 0; i < p->max_consumers; i++) {
+			if (p->cons[i].state != CS_FREE && p->hdr) {
+				p->cons[i].doom_code = -EPIPE;
+				ledger_forget(p, &p->cons[i]);
+			}
+		}
 		for (uint32_t i = 0; i < p->max_consumers; i++)
 			free(p->cons[i].owned);
 	}
 	if (p->groups) {
 		for (uint32_t i = 0; i < p->max_consumers; i++) {
-			if (p->groups[i].used)
-				rkv__group_destroy(p, &p->groups[i]);
+			if (p->groups[i].used && p->hdr)
+				ledger_group_destroy(p, &p->groups[i]);
 			free(p->groups[i].queued);
 			free(p->groups[i].pos);
+			free(p->groups[i].at);
 		}
 	}
+	ext_free(p);
 	if (p->hdr)
 		rkv__unmap(p->hdr, p->pool_size);
 	if (p->pool_fd >= 0)
 		close(p->pool_fd);
 	if (p->pool_ro_fd >= 0)
 		close(p->pool_ro_fd);
-	if (p->prod_efd >= 0)
-		close(p->prod_efd);
+	if (p->svc_efd >= 0)
+		close(p->svc_efd);
+	if (p->attach_efd >= 0)
+		close(p->attach_efd);
 	if (p->stop_efd >= 0)
 		close(p->stop_efd);
 	if (p->ep >= 0)
 		close(p->ep);
+	if (p->wake_ep >= 0)
+		close(p->wake_ep);
 	free(p->cons);
 	free(p->groups);
 	free(p->refs);
@@ -116,72 +146,136 @@ void rkv_producer_destroy(rkv_producer *p)
 	free(p->waitgen);
 	free(p->list);
 	free(p->glist);
-	pthread_cond_destroy(&p->attached);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
 /* Where things go in the pool area: header, slot descriptors, consumer
- * stats, then page-aligned slot data. */
-static int layout(rkv_producer *p, uint64_t *slots_off, uint64_t *stats_off, uint64_t *data_off)
+ * stats, group stats, then page-aligned slot data (none for external
+ * slots). */
+static int layout(rkv_producer *p, int external, uint64_t *slots_off, uint64_t *stats_off,
+		  uint64_t *gstats_off, uint64_t *data_off)
 {
-	uint64_t total;
+	uint64_t total, nslots_data = external ? 0 : p->nslots;
 
 	*slots_off = sizeof(struct rkv_wire_pool);
 	*stats_off = *slots_off + (uint64_t)p->nslots * sizeof(struct rkv_wire_slot);
-	*data_off = align_up(*stats_off + (uint64_t)p->max_consumers * sizeof(struct rkv_wire_cstats), PAGE);
+	*gstats_off = *stats_off + (uint64_t)p->max_consumers * sizeof(struct rkv_wire_cstats);
+	*data_off = align_up(*gstats_off + (uint64_t)p->max_consumers * sizeof(struct rkv_wire_gstats), PAGE);
 	if (p->capacity > (UINT64_MAX >> 16))
 		return -EINVAL;
-	p->stride = align_up(p->capacity, PAGE);
-	if (__builtin_mul_overflow(p->stride, (uint64_t)p->nslots, &total) ||
+	p->stride = external ? 0 : align_up(p->capacity, PAGE);
+	if (__builtin_mul_overflow(p->stride, nslots_data, &total) ||
 	    __builtin_add_overflow(total, *data_off, &total) || total > (uint64_t)INT64_MAX)
 		return -EINVAL;
 	p->pool_size = total;
 	return 0;
 }
 
-int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_producer **out)
+/* Take the caller's external slot fds: dup them, check their sizes, find
+ * what consumers get, map them if the producer writes them. */
+static int ext_setup(rkv_producer *p, const struct rkv_pool_opts *o)
 {
+	p->ext = calloc(p->nslots, sizeof(*p->ext));
+	if (!p->ext)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < p->nslots; i++)
+		p->ext[i].fd = p->ext[i].ro_fd = -1;
+	for (uint32_t i = 0; i < p->nslots; i++) {
+		struct ext_slot *e = &p->ext[i];
+		uint64_t end;
+		int64_t size;
+
+		e->offset = o->slot_offsets ? o->slot_offsets[i] : 0;
+		if (o->slot_fds[i] < 0)
+			return -EINVAL;
+		e->fd = fcntl(o->slot_fds[i], F_DUPFD_CLOEXEC, 3);
+		if (e->fd < 0)
+			return errno == EBADF ? -EINVAL : -errno;
+		size = rkv__fd_size(e->fd);
+		if (size < 0)
+			return -EINVAL;
+		e->size = (uint64_t)size;
+		if (__builtin_add_overflow(e->offset, p->capacity, &end) || end > e->size)
+			return -EINVAL;
+		if (o->slot_ro_fds && o->slot_ro_fds[i] >= 0) {
+			e->ro_fd = fcntl(o->slot_ro_fds[i], F_DUPFD_CLOEXEC, 3);
+			if (e->ro_fd < 0)
+				return errno == EBADF ? -EINVAL : -errno;
+		} else {
+			/* A memfd can be reopened read-only; a DMA-BUF cannot,
+			 * and then consumers get the fd itself. */
+			int ro = rkv__reopen_readonly(e->fd);
+			e->ro_fd = ro >= 0 ? ro : e->fd;
+			if (ro >= 0 && (fcntl(ro, F_GETFL) & O_ACCMODE) != O_RDONLY) {
+				close(ro);
+				e->ro_fd = e->fd;
+			}
+		}
+		e->sync = rkv__dmabuf_sync(e->fd, 1, 0) == 0;
+		if (e->sync)
+			rkv__dmabuf_sync(e->fd, 0, 0);
+		if (p->flags & RKV_POOL_CPU_WRITE) {
+			void *m;
+			int r = rkv__map_plain(e->fd, e->size, 1, &m);
+			if (r)
+				return r;
+			e->map = m;
+		}
+		p->slots[i].ext_offset = e->offset;
+		p->slots[i].ext_size = e->size;
+	}
+	return 0;
+}
+
+int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts_in, rkv_producer **out)
+{
+	struct rkv_pool_opts o;
 	rkv_producer *p;
 	struct sockaddr_un sun;
 	uint32_t sunlen;
-	pthread_condattr_t ca;
-	uint64_t slots_off, stats_off, data_off;
+	uint64_t slots_off, stats_off, gstats_off, data_off;
 	void *base;
 	int r;
 
-	if (!out || !opts || rkv__name_check(name))
+	if (!out || !opts_in || rkv__name_check(name))
 		return -EINVAL;
 	*out = NULL;
-	if (opts->slot_count == 0 || opts->slot_count > RKV_MAX_SLOTS || opts->slot_capacity == 0 ||
-	    opts->max_consumers > RKV_MAX_CONSUMERS ||
-	    (opts->flags & ~RKV_POOL_GROUP_ACCESS) ||
-	    (opts->block_timeout_ns < 0 && opts->block_timeout_ns != RKV_WAIT_FOREVER) ||
-	    opts->max_loans > opts->slot_count)
+	r = rkv__copy_in(&o, sizeof(o), opts_in, sizeof(o));
+	if (r)
+		return r;
+	if (o.slot_count == 0 || o.slot_count > RKV_MAX_SLOTS || o.slot_capacity == 0 ||
+	    o.max_consumers > RKV_MAX_CONSUMERS ||
+	    (o.flags & ~(RKV_POOL_GROUP_ACCESS | RKV_POOL_CPU_WRITE)) ||
+	    ((o.flags & RKV_POOL_CPU_WRITE) && !o.slot_fds) ||
+	    (!o.slot_fds && (o.slot_offsets || o.slot_ro_fds)) ||
+	    (o.block_timeout_ns < 0 && o.block_timeout_ns != RKV_WAIT_FOREVER) ||
+	    o.max_loans > o.slot_count)
 		return -EINVAL;
 
+	rkv__fork_init();
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->pool_fd = p->pool_ro_fd = p->listen_fd = p->prod_efd = p->stop_efd = p->ep = -1;
+	p->pool_fd = p->pool_ro_fd = p->listen_fd = p->svc_efd = p->attach_efd = -1;
+	p->stop_efd = p->ep = p->wake_ep = -1;
 	for (int i = 0; i < MAX_PENDING; i++)
 		p->pending[i].fd = -1;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->attached, &ca);
-	pthread_condattr_destroy(&ca);
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->nslots = opts->slot_count;
-	p->max_consumers = opts->max_consumers ? opts->max_consumers : 16;
-	p->max_loans = opts->max_loans ? opts->max_loans : 1;
-	p->flags = opts->flags;
-	p->block_timeout_ns = opts->block_timeout_ns ? opts->block_timeout_ns : DEFAULT_BLOCK_TIMEOUT_NS;
-	p->access_gid = opts->access_gid >= 0 ? (gid_t)opts->access_gid : getegid();
-	p->capacity = opts->slot_capacity;
+	p->fork_gen = LOAD_RLX(&rkv__fork_gen);
+	p->nslots = o.slot_count;
+	p->max_consumers = o.max_consumers ? o.max_consumers : 16;
+	p->max_loans = o.max_loans ? o.max_loans : 1;
+	p->flags = o.flags;
+	p->block_timeout_ns = o.block_timeout_ns ? o.block_timeout_ns : DEFAULT_BLOCK_TIMEOUT_NS;
+	p->access_gid = o.access_gid >= 0 ? (gid_t)o.access_gid : getegid();
+	p->uid = geteuid();
+	p->pid = getpid();
+	p->capacity = o.slot_capacity;
 	p->words = (p->nslots + 63) / 64;
 
-	r = layout(p, &slots_off, &stats_off, &data_off);
+	r = layout(p, o.slot_fds != NULL, &slots_off, &stats_off, &gstats_off, &data_off);
 	if (r)
 		goto fail;
 
@@ -197,7 +291,7 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 		goto fail;
 	}
 
-	r = rkv__memfd_create("rkv-pool", p->pool_size);
+	r = rkv__memfd_create("rkv-pool", p->pool_size, 1);
 	if (r < 0)
 		goto fail;
 	p->pool_fd = r;
@@ -219,7 +313,8 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 	}
 	p->slots = (struct rkv_wire_slot *)((uint8_t *)base + slots_off);
 	p->stats = (struct rkv_wire_cstats *)((uint8_t *)base + stats_off);
-	p->data = (uint8_t *)base + data_off;
+	p->gstats = (struct rkv_wire_gstats *)((uint8_t *)base + gstats_off);
+	p->data = o.slot_fds ? NULL : (uint8_t *)base + data_off;
 
 	p->hdr->magic = RKV_MAGIC_POOL;
 	p->hdr->version = RKV_WIRE_VERSION;
@@ -229,14 +324,21 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 	p->hdr->slot_stride = p->stride;
 	p->hdr->slots_offset = slots_off;
 	p->hdr->stats_offset = stats_off;
+	p->hdr->gstats_offset = gstats_off;
 	p->hdr->data_offset = data_off;
 	p->hdr->total_size = p->pool_size;
 	p->hdr->max_consumers = p->max_consumers;
-	p->hdr->producer_pid = getpid();
-	p->hdr->producer_uid = geteuid();
-	p->hdr->flags = p->flags;
+	p->hdr->producer_pid = p->pid;
+	p->hdr->producer_uid = p->uid;
+	p->hdr->flags = p->flags | (o.slot_fds ? RKV_WIRE_POOL_EXTERNAL : 0);
 	snprintf(p->hdr->name, sizeof(p->hdr->name), "%s", name);
 	p->hdr->slots_free = p->nslots;
+
+	if (o.slot_fds) {
+		r = ext_setup(p, &o);
+		if (r)
+			goto fail;
+	}
 
 	p->refs = calloc(p->nslots, sizeof(*p->refs));
 	p->free_stack = calloc(p->nslots, sizeof(*p->free_stack));
@@ -247,20 +349,23 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 	p->glist = calloc(p->max_consumers, sizeof(*p->glist));
 	p->cons = calloc(p->max_consumers, sizeof(*p->cons));
 	p->groups = calloc(p->max_consumers, sizeof(*p->groups));
-	if (!p->refs || !p->free_stack || !p->loan_token || !p->waitlist || !p->waitgen || !p->list || !p->glist || !p->cons || !p->groups) {
+	if (!p->refs || !p->free_stack || !p->loan_token || !p->waitlist || !p->waitgen ||
+	    !p->list || !p->glist || !p->cons || !p->groups) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	for (uint32_t i = 0; i < p->max_consumers; i++) {
 		struct cons *c = &p->cons[i];
+		struct group *g = &p->groups[i];
 		c->id = i;
-		c->sock = c->efd = c->pidfd = -1;
+		c->sock = c->wake = c->pidfd = -1;
 		c->st = &p->stats[i];
 		c->owned = calloc(p->words, 8);
-		p->groups[i].fd = -1;
-		p->groups[i].queued = calloc(p->words, 8);
-		p->groups[i].pos = calloc(p->nslots, 8);
-		if (!c->owned || !p->groups[i].queued || !p->groups[i].pos) {
+		g->fd = -1;
+		g->st = &p->gstats[i];
+		g->queued = calloc(p->words, 8);
+		g->pos = calloc(p->nslots, 8);
+		if (!c->owned || !g->queued || !g->pos) {
 			r = -ENOMEM;
 			goto fail;
 		}
@@ -270,27 +375,31 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts, rkv_
 		p->free_stack[i] = p->nslots - 1 - i;
 	p->nfree = p->nslots;
 
-	p->prod_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->svc_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->attach_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (p->prod_efd < 0 || p->stop_efd < 0 || p->ep < 0) {
+	p->wake_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (p->svc_efd < 0 || p->attach_efd < 0 || p->stop_efd < 0 || p->ep < 0 || p->wake_ep < 0) {
 		r = -errno;
 		goto fail;
 	}
 	{
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = MKTAG(TAG_STOP, 0, 0) };
 		struct epoll_event ev2 = { .events = EPOLLIN, .data.u64 = MKTAG(TAG_LISTEN, 0, 0) };
+		struct epoll_event ev3 = { .events = EPOLLIN, .data.u64 = MKTAG(TAG_SVC, 0, 0) };
 		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->stop_efd, &ev) < 0 ||
-		    epoll_ctl(p->ep, EPOLL_CTL_ADD, p->listen_fd, &ev2) < 0) {
+		    epoll_ctl(p->ep, EPOLL_CTL_ADD, p->listen_fd, &ev2) < 0 ||
+		    epoll_ctl(p->wake_ep, EPOLL_CTL_ADD, p->svc_efd, &ev3) < 0) {
 			r = -errno;
 			goto fail;
 		}
 	}
-	r = -pthread_create(&p->thread, NULL, rkv__service_main, p);
+	r = -pthread_create(&p->thread, NULL, service_main, p);
 	if (r)
 		goto fail;
 	p->thread_started = 1;
-	rkv__live_add(p);
+	service_live_add(p);
 	*out = p;
 	return 0;
 fail:
@@ -298,7 +407,7 @@ fail:
 	return r;
 }
 
-/* ==== loan ================================================================ */
+/* ==== waiting ============================================================= */
 
 /*
  * Before the producer sleeps it spins this long re-checking: a consumer that
@@ -308,27 +417,49 @@ fail:
  */
 #define PRODUCER_SPIN_NS 20000
 
-static int64_t deadline_of(int64_t timeout_ns)
+/* Take pending wake-ups off the producer's wake set (lock held: a wake
+ * socket is looked up by its consumer's tag, never used after it closed). */
+static void drain_wakes(rkv_producer *p)
 {
-	if (timeout_ns < 0)
-		return INT64_MAX;
-	return rkv__now_ns() + timeout_ns;
+	struct epoll_event evs[16];
+	int n = rkv__epoll_wait(p->wake_ep, evs, 16, 0);
+
+	for (int i = 0; i < n; i++) {
+		uint64_t t = evs[i].data.u64;
+		if (TAG_KIND(t) == TAG_SVC) {
+			rkv__efd_drain(p->svc_efd);
+		} else if (TAG_KIND(t) == TAG_WAKE && TAG_IDX(t) < p->max_consumers) {
+			struct cons *c = &p->cons[TAG_IDX(t)];
+			if (c->state != CS_FREE && c->gen == TAG_GEN(t) && c->wake >= 0)
+				rkv__wake_drain(c->wake);
+		}
+	}
+}
+
+/* Announce that the producer is about to sleep: a new value per sleep, so a
+ * consumer signals each sleep once, however many frames it takes or
+ * releases meanwhile. */
+static void announce_sleep(rkv_producer *p)
+{
+	if (++p->sleep_gen == 0)
+		p->sleep_gen = 1;
+	STORE_RLX(&p->hdr->producer_waiting, p->sleep_gen);
+	FENCE();
 }
 
 /*
  * One step of waiting for a condition the caller just found false. The first
  * PRODUCER_SPIN_NS are spent spinning (lock held; the service thread can
- * wait that long). After that: announce the sleep (producer_waiting), let
- * the caller look once more (@recheck, Dekker with the consumers' release
- * and take paths), then sleep on the eventfd until a consumer signals it or
- * @deadline passes. Returns 1 if the recheck succeeded, 0 to look again,
- * -ETIMEDOUT.
+ * wait that long). After that: take old wake-ups off, announce the sleep
+ * (producer_waiting), let the caller look once more (@recheck, Dekker with
+ * the consumers' release and take paths), then sleep on the wake set until
+ * a consumer or the service thread signals or @deadline passes. Returns 1
+ * if the recheck succeeded, 0 to look again, -ETIMEDOUT, -EINTR.
  */
 static int producer_wait(rkv_producer *p, int64_t *spin_until, int64_t deadline,
 			 int (*recheck)(rkv_producer *, void *), void *arg)
 {
-	struct pollfd pfd = { .fd = p->prod_efd, .events = POLLIN };
-	struct timespec ts, *tsp = NULL;
+	struct epoll_event ev[4];
 	int64_t now = rkv__now_ns();
 	int n;
 
@@ -341,38 +472,71 @@ static int producer_wait(rkv_producer *p, int64_t *spin_until, int64_t deadline,
 			rkv__cpu_relax();
 		return 0;
 	}
-	/* A new value per sleep: a consumer signals each sleep once, however
-	 * many frames it takes or releases meanwhile. */
-	if (++p->sleep_gen == 0)
-		p->sleep_gen = 1;
-	STORE_RLX(&p->hdr->producer_waiting, p->sleep_gen);
-	FENCE();
+	drain_wakes(p);
+	announce_sleep(p);
 	if (recheck(p, arg)) {
 		STORE_RLX(&p->hdr->producer_waiting, 0);
 		return 1;
 	}
-	if (deadline != INT64_MAX) {
-		int64_t left = deadline - now;
-		ts.tv_sec = left / 1000000000;
-		ts.tv_nsec = left % 1000000000;
-		tsp = &ts;
-	}
 	STORE_RLX(&p->hdr->producer_waits, LOAD_RLX(&p->hdr->producer_waits) + 1);
 	pthread_mutex_unlock(&p->lock);
-	n = ppoll(&pfd, 1, tsp, NULL);
-	if (n > 0)
-		rkv__efd_drain(p->prod_efd);
+	n = rkv__epoll_wait(p->wake_ep, ev, 4, deadline);
 	pthread_mutex_lock(&p->lock);
 	STORE_RLX(&p->hdr->producer_waiting, 0);
-	return 0;
+	p->armed = 0;
+	return n == -EINTR ? -EINTR : 0;
 }
+
+int rkv_producer_fd(rkv_producer *p)
+{
+	if (!p)
+		return -EINVAL;
+	if (producer_forked(p))
+		return -ECHILD;
+	return p->wake_ep;
+}
+
+/* ==== loan ================================================================ */
 
 static int have_free_slot(rkv_producer *p, void *arg)
 {
 	(void)arg;
 	if (p->nfree == 0)
-		rkv__drain_all(p);
+		ledger_drain_all(p);
 	return p->nfree > 0;
+}
+
+static void *slot_data(rkv_producer *p, uint32_t s)
+{
+	if (!p->ext)
+		return p->data + (uint64_t)s * p->stride;
+	return p->ext[s].map ? p->ext[s].map + p->ext[s].offset : NULL;
+}
+
+/* Hand slot @s (free, off the free stack) out as @loan. */
+static void make_loan(rkv_producer *p, uint32_t s, struct rkv_loan *loan)
+{
+	p->refs[s] = 1; /* the loan's own reference */
+	if (++p->next_token == 0)
+		p->next_token = 1;
+	p->loan_token[s] = p->next_token;
+	p->nloans++;
+	memset(loan, 0, sizeof(*loan));
+	loan->data = slot_data(p, s);
+	loan->capacity = p->capacity;
+	loan->slot = s;
+	loan->token = p->next_token;
+	loan->fd = p->ext ? p->ext[s].fd : -1;
+	loan->fd_offset = p->ext ? p->ext[s].offset : 0;
+	if (p->ext && p->ext[s].map && p->ext[s].sync)
+		rkv__dmabuf_sync(p->ext[s].fd, 1, 1);
+}
+
+/* The CPU is done writing slot @s (publish or cancel). */
+static void end_cpu_write(rkv_producer *p, uint32_t s)
+{
+	if (p->ext && p->ext[s].map && p->ext[s].sync)
+		rkv__dmabuf_sync(p->ext[s].fd, 0, 1);
 }
 
 int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns)
@@ -382,7 +546,7 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 
 	if (!p || !loan)
 		return -EINVAL;
-	if (p->forked)
+	if (producer_forked(p))
 		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
 	if (p->nloans >= p->max_loans) {
@@ -391,34 +555,64 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 	}
 	while (!have_free_slot(p, NULL)) {
 		if (timeout_ns == 0) {
+			/* Arm rkv_producer_fd(): take old wake-ups off, then
+			 * announce and look once more. */
+			drain_wakes(p);
+			announce_sleep(p);
+			if (have_free_slot(p, NULL)) {
+				STORE_RLX(&p->hdr->producer_waiting, 0);
+				break;
+			}
+			p->armed = 1;
 			r = -EAGAIN;
 			break;
 		}
 		if (deadline == 0)
-			deadline = deadline_of(timeout_ns);
+			deadline = rkv__deadline(timeout_ns);
 		r = producer_wait(p, &spin_until, deadline, have_free_slot, NULL);
 		if (r < 0)
 			break;
 		r = 0;
 	}
 	if (r) {
-		STORE_RLX(&p->hdr->refused, LOAD_RLX(&p->hdr->refused) + 1);
+		if (r != -EINTR)
+			STORE_RLX(&p->hdr->refused, LOAD_RLX(&p->hdr->refused) + 1);
 		goto out;
 	}
 	{
 		uint32_t s = p->free_stack[--p->nfree];
 		STORE_RLX(&p->hdr->slots_free, p->nfree);
-		p->refs[s] = 1; /* the loan's own reference */
-		if (++p->next_token == 0)
-			p->next_token = 1;
-		p->loan_token[s] = p->next_token;
-		p->nloans++;
-		loan->data = p->data + (uint64_t)s * p->stride;
-		loan->capacity = p->capacity;
-		loan->slot = s;
-		loan->token = p->next_token;
+		make_loan(p, s, loan);
 	}
 out:
+	ledger_reap(p);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+int rkv_producer_loan_slot(rkv_producer *p, uint32_t slot, struct rkv_loan *loan)
+{
+	int r = -EBUSY;
+
+	if (!p || !loan || (p && slot >= p->nslots))
+		return -EINVAL;
+	if (producer_forked(p))
+		return -ECHILD;
+	pthread_mutex_lock(&p->lock);
+	if (p->refs[slot] != 0)
+		ledger_drain_all(p);
+	if (p->nloans < p->max_loans && p->refs[slot] == 0) {
+		for (uint32_t i = 0; i < p->nfree; i++) {
+			if (p->free_stack[i] == slot) {
+				p->free_stack[i] = p->free_stack[--p->nfree];
+				STORE_RLX(&p->hdr->slots_free, p->nfree);
+				make_loan(p, slot, loan);
+				r = 0;
+				break;
+			}
+		}
+	}
+	ledger_reap(p);
 	pthread_mutex_unlock(&p->lock);
 	return r;
 }
@@ -433,179 +627,23 @@ int rkv_producer_cancel(rkv_producer *p, struct rkv_loan *loan)
 {
 	if (!p)
 		return -EINVAL;
-	if (p->forked)
+	if (producer_forked(p))
 		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
 	if (!loan_valid(p, loan)) {
 		pthread_mutex_unlock(&p->lock);
 		return -EINVAL;
 	}
+	end_cpu_write(p, loan->slot);
 	p->loan_token[loan->slot] = 0;
 	p->nloans--;
-	rkv__slot_unref(p, loan->slot);
+	ledger_unref(p, loan->slot);
 	pthread_mutex_unlock(&p->lock);
 	memset(loan, 0, sizeof(*loan));
 	return 0;
 }
 
 /* ==== publish ============================================================= */
-
-enum { DELIVERED, FULL, GONE };
-
-/* Has @c room for one more frame? Re-reads its head, and its releases when
- * that is what stands in the way. */
-static int ring_room(rkv_producer *p, struct cons *c)
-{
-	uint64_t h = LOAD_ACQ(&c->chan->ready_head);
-
-	if (h - c->head > c->tail - c->head) {
-		rkv__cons_remove(p, c, 1); /* its head ran backwards or past our tail */
-		return -1;
-	}
-	c->head = h;
-	if (c->tail - h >= c->depth)
-		return 0;
-	if (c->outstanding >= c->depth + c->max_held && rkv__cons_drain(p, c) < 0)
-		return -1;
-	return c->outstanding < c->depth + c->max_held;
-}
-
-static int deliver_ring(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
-{
-	int room = ring_room(p, c);
-
-	if (room < 0)
-		return GONE;
-	if (!room)
-		return FULL;
-	c->ready[c->tail & c->ready_mask] = entry;
-	c->tail++;
-	STORE_REL(&c->chan->ready_tail, c->tail);
-	bit_set(c->owned, s);
-	c->outstanding++;
-	p->refs[s]++;
-	rkv__count_delivered(c);
-	c->wake = 1;
-	return DELIVERED;
-}
-
-static int deliver_latest(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
-{
-	/* A consumer flipping its mailbox under us gets a few tries, then
-	 * misses the frame; it cannot keep the producer here. */
-	for (int tries = 0; tries < 16; tries++) {
-		uint64_t old = LOAD_ACQ(&c->chan->mailbox);
-		if (old == RKV_MAILBOX_EMPTY) {
-			if (c->outstanding >= 1 + c->max_held && rkv__cons_drain(p, c) < 0)
-				return GONE;
-			if (c->outstanding >= 1 + c->max_held)
-				return FULL;
-		} else {
-			uint32_t os = RKV_ENTRY_SLOT(old);
-			if (os >= p->nslots || !bit_test(c->owned, os)) {
-				rkv__cons_remove(p, c, 1);
-				return GONE;
-			}
-		}
-		if (!__atomic_compare_exchange_n(&c->chan->mailbox, &old, entry, 0,
-						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-			continue;
-		if (old != RKV_MAILBOX_EMPTY) {
-			/* Unread: it goes straight back. */
-			uint32_t os = RKV_ENTRY_SLOT(old);
-			bit_clear(c->owned, os);
-			c->outstanding--;
-			rkv__slot_unref(p, os);
-			c->replaced++;
-			STORE_RLX(&c->st->replaced, c->replaced);
-		}
-		bit_set(c->owned, s);
-		c->outstanding++;
-		p->refs[s]++;
-		rkv__count_delivered(c);
-		c->wake = 1;
-		return DELIVERED;
-	}
-	return FULL;
-}
-
-static int deliver_group(rkv_producer *p, struct group *g, uint32_t s)
-{
-	uint64_t pos = g->tail;
-	uint64_t prev = pos - g->ring_size;
-	uint64_t *cell = &g->cells[pos & g->mask];
-	uint64_t c = LOAD_ACQ(cell);
-
-	if (RKV_CELL_TAG(c) == (uint32_t)prev) {
-		if (RKV_CELL_OWNER(c) == 0)
-			return FULL; /* the frame queued a lap ago is still unclaimed */
-		rkv__group_settle(p, g, prev, c);
-		if (!g->used)
-			return GONE; /* its last member was evicted while settling */
-	} else {
-		/* Not the tag we wrote: a member scribbled on the cell. The
-		 * frame that was queued there a lap ago is lost to the group;
-		 * take its slot back. */
-		for (uint32_t i = 0; i < p->nslots && g->nqueued; i++) {
-			if (bit_test(g->queued, i) && g->pos[i] == prev) {
-				bit_clear(g->queued, i);
-				g->nqueued--;
-				rkv__slot_unref(p, i);
-			}
-		}
-	}
-	STORE_REL(cell, RKV_CELL((uint32_t)pos, 0, s));
-	g->tail = pos + 1;
-	STORE_REL(&g->g->tail, g->tail);
-	bit_set(g->queued, s);
-	g->pos[s] = pos;
-	g->nqueued++;
-	p->refs[s]++;
-	return DELIVERED;
-}
-
-/* Wake one sleeping member of @g, starting after the last one woken. */
-static void group_wake(rkv_producer *p, struct group *g)
-{
-	FENCE();
-	for (uint32_t k = 0; k < p->max_consumers; k++) {
-		uint32_t i = (g->next_wake + k) % p->max_consumers;
-		struct cons *c = &p->cons[i];
-		if (!c->active || c->group != g)
-			continue;
-		if (LOAD_RLX(&c->chan->consumer_waiting) &&
-		    __atomic_exchange_n(&c->chan->consumer_waiting, 0, __ATOMIC_ACQ_REL)) {
-			rkv__efd_signal(c->efd);
-			g->next_wake = i + 1;
-			return;
-		}
-	}
-}
-
-/* A group's misses are counted on its first member (the group has no
- * counters of its own). */
-static void group_dropped(rkv_producer *p, struct group *g)
-{
-	for (uint32_t k = 0; k < p->max_consumers; k++)
-		if (p->cons[k].active && p->cons[k].group == g) {
-			rkv__count_dropped(&p->cons[k]);
-			return;
-		}
-}
-
-static void wake_consumers(rkv_producer *p)
-{
-	FENCE();
-	for (uint32_t k = 0; k < p->nlist; k++) {
-		struct cons *c = &p->cons[p->list[k]];
-		if (!c->wake)
-			continue;
-		c->wake = 0;
-		if (LOAD_RLX(&c->chan->consumer_waiting) &&
-		    __atomic_exchange_n(&c->chan->consumer_waiting, 0, __ATOMIC_ACQ_REL))
-			rkv__efd_signal(c->efd);
-	}
-}
 
 #define WAIT_GROUP 0x80000000u
 
@@ -615,6 +653,20 @@ struct publish_state {
 	uint32_t nwait;
 	int delivered;
 };
+
+/* A consumer (or group) was full: a block one is waited for, the others
+ * miss the frame. */
+static void note_full(rkv_producer *p, struct publish_state *ps, uint32_t w, uint32_t gen, int block)
+{
+	if (block) {
+		p->waitgen[ps->nwait] = gen;
+		p->waitlist[ps->nwait++] = w;
+	} else if (w & WAIT_GROUP) {
+		ledger_group_dropped(&p->groups[w & ~WAIT_GROUP]);
+	} else {
+		ledger_count_dropped(&p->cons[w]);
+	}
+}
 
 /* Try the block consumers (and blocking groups) still waiting for room.
  * Returns 1 when none is left. */
@@ -630,12 +682,12 @@ static int retry_waiters(rkv_producer *p, void *arg)
 			struct group *g = &p->groups[w & ~WAIT_GROUP];
 			r = g->used && g->gen == p->waitgen[k] ? deliver_group(p, g, ps->slot) : GONE;
 			if (r == DELIVERED)
-				group_wake(p, g);
+				deliver_wake_group(p, g);
 		} else {
 			struct cons *c = &p->cons[w];
 			/* A consumer that left while we slept is skipped: its
 			 * entry is inactive now, or a newcomer's. */
-			r = c->active && c->gen == p->waitgen[k] ? deliver_ring(p, c, ps->slot, ps->entry) : GONE;
+			r = c->gen == p->waitgen[k] ? deliver_ring(p, c, ps->slot, ps->entry) : GONE;
 		}
 		if (r == DELIVERED) {
 			ps->delivered++;
@@ -645,8 +697,26 @@ static int retry_waiters(rkv_producer *p, void *arg)
 		}
 	}
 	ps->nwait = still;
-	wake_consumers(p);
+	deliver_wake_consumers(p);
 	return still == 0;
+}
+
+/* The wait for block consumers ended without room: they miss the frame. */
+static void waiters_missed(rkv_producer *p, struct publish_state *ps, int timed_out)
+{
+	for (uint32_t k = 0; k < ps->nwait; k++) {
+		uint32_t w = p->waitlist[k];
+		if (w & WAIT_GROUP) {
+			struct group *g = &p->groups[w & ~WAIT_GROUP];
+			if (g->used && g->gen == p->waitgen[k])
+				ledger_group_dropped(g);
+		} else if (cons_live(&p->cons[w]) && p->cons[w].gen == p->waitgen[k]) {
+			ledger_count_dropped(&p->cons[w]);
+		}
+		if (timed_out)
+			STORE_RLX(&p->hdr->block_timeouts, LOAD_RLX(&p->hdr->block_timeouts) + 1);
+	}
+	ps->nwait = 0;
 }
 
 int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rkv_frame *f)
@@ -654,11 +724,12 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 	struct publish_state ps = { 0 };
 	struct rkv_frame fr;
 	int64_t deadline = 0, spin_until = 0;
+	int interrupted = 0;
 	uint32_t s;
 
 	if (!p || !f)
 		return -EINVAL;
-	if (p->forked)
+	if (producer_forked(p))
 		return -ECHILD;
 	fr = *f;
 	if (rkv_frame_check(&fr, p->capacity))
@@ -672,6 +743,7 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 		return -EINVAL;
 	}
 	s = loan->slot;
+	end_cpu_write(p, s);
 	p->loan_token[s] = 0;
 	p->nloans--;
 	p->published++;
@@ -685,61 +757,46 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 	for (uint32_t k = 0; k < p->nlist; k++) {
 		uint32_t i = p->list[k];
 		struct cons *c = &p->cons[i];
-		int r;
-		if (c->policy == RKV_POLICY_LATEST)
-			r = deliver_latest(p, c, s, ps.entry);
-		else
-			r = deliver_ring(p, c, s, ps.entry);
-		if (r == DELIVERED) {
+		int r = c->policy == RKV_POLICY_LATEST ? deliver_latest(p, c, s, ps.entry)
+						       : deliver_ring(p, c, s, ps.entry);
+		if (r == DELIVERED)
 			ps.delivered++;
-		} else if (r == FULL && c->policy == RKV_POLICY_BLOCK) {
-			p->waitgen[ps.nwait] = c->gen;
-			p->waitlist[ps.nwait++] = i;
-		} else if (r == FULL) {
-			rkv__count_dropped(c);
-		}
+		else if (r == FULL)
+			note_full(p, &ps, i, c->gen, c->policy == RKV_POLICY_BLOCK);
 	}
 	for (uint32_t k = 0; k < p->ngroups; k++) {
 		struct group *g = &p->groups[p->glist[k]];
-		int r = g->used ? deliver_group(p, g, s) : GONE;
+		int r = deliver_group(p, g, s);
 		if (r == DELIVERED) {
 			ps.delivered++;
-			group_wake(p, g);
-		} else if (r == FULL && (g->flags & RKV_GROUP_BLOCK)) {
-			p->waitgen[ps.nwait] = g->gen;
-			p->waitlist[ps.nwait++] = p->glist[k] | WAIT_GROUP;
+			deliver_wake_group(p, g);
 		} else if (r == FULL) {
-			group_dropped(p, g);
+			note_full(p, &ps, p->glist[k] | WAIT_GROUP, g->gen, g->flags & RKV_GROUP_BLOCK);
 		}
 	}
-	wake_consumers(p);
+	deliver_wake_consumers(p);
 
 	/* Block consumers that were full: wait for room, up to the timeout. */
 	while (ps.nwait > 0 && !retry_waiters(p, &ps)) {
 		int r;
 		if (deadline == 0)
-			deadline = deadline_of(p->block_timeout_ns);
+			deadline = rkv__deadline(p->block_timeout_ns);
 		r = producer_wait(p, &spin_until, deadline, retry_waiters, &ps);
 		if (r == 1)
 			break;
 		if (r < 0) {
-			for (uint32_t k = 0; k < ps.nwait; k++) {
-				uint32_t w = p->waitlist[k];
-				if (w & WAIT_GROUP)
-					group_dropped(p, &p->groups[w & ~WAIT_GROUP]);
-				else if (p->cons[w].active && p->cons[w].gen == p->waitgen[k])
-					rkv__count_dropped(&p->cons[w]);
-				STORE_RLX(&p->hdr->block_timeouts, LOAD_RLX(&p->hdr->block_timeouts) + 1);
-			}
+			waiters_missed(p, &ps, r == -ETIMEDOUT);
+			interrupted = r == -EINTR;
 			break;
 		}
 	}
 
-	rkv__slot_unref(p, s); /* the loan's reference */
+	ledger_unref(p, s); /* the loan's reference */
 	STORE_RLX(&p->hdr->published, p->published);
+	ledger_reap(p);
 	pthread_mutex_unlock(&p->lock);
 	memset(loan, 0, sizeof(*loan));
-	return ps.delivered;
+	return interrupted ? -EINTR : ps.delivered;
 }
 
 int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
@@ -753,6 +810,8 @@ int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
 		return -EINVAL;
 	if (len > p->capacity)
 		return -EMSGSIZE;
+	if (p->ext && !(p->flags & RKV_POOL_CPU_WRITE))
+		return -ENOTSUP;
 	fr = *f;
 	if (fr.bytes_used == 0)
 		fr.bytes_used = len;
@@ -763,7 +822,7 @@ int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
 		return r;
 	memcpy(loan.data, data, len);
 	r = rkv_producer_publish(p, &loan, &fr);
-	if (r < 0)
+	if (r == -EINVAL)
 		rkv_producer_cancel(p, &loan);
 	return r;
 }
@@ -773,48 +832,82 @@ int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
 int rkv_producer_wait_consumers(rkv_producer *p, uint32_t n, int64_t timeout_ns)
 {
 	int64_t deadline;
-	int r = 0;
 
 	if (!p)
 		return -EINVAL;
-	if (p->forked)
+	if (producer_forked(p))
 		return -ECHILD;
-	deadline = deadline_of(timeout_ns);
-	pthread_mutex_lock(&p->lock);
-	while (p->nconsumers < n) {
-		if (timeout_ns == 0) {
-			r = -EAGAIN;
-			break;
+	deadline = rkv__deadline(timeout_ns);
+	for (;;) {
+		struct pollfd pfd = { .fd = p->attach_efd, .events = POLLIN };
+		struct timespec ts, *tsp = NULL;
+		uint32_t have = 0;
+
+		/* The service thread signals attach_efd after each attach:
+		 * take old signals off first, then count, then sleep. */
+		rkv__efd_drain(p->attach_efd);
+		pthread_mutex_lock(&p->lock);
+		for (uint32_t i = 0; i < p->max_consumers; i++)
+			have += cons_live(&p->cons[i]);
+		pthread_mutex_unlock(&p->lock);
+		if (have >= n)
+			return 0;
+		if (timeout_ns == 0)
+			return -EAGAIN;
+		if (deadline != INT64_MAX) {
+			int64_t left = deadline - rkv__now_ns();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+			tsp = &ts;
 		}
-		if (deadline == INT64_MAX) {
-			pthread_cond_wait(&p->attached, &p->lock);
-			continue;
-		}
-		struct timespec ts = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
-		if (pthread_cond_timedwait(&p->attached, &p->lock, &ts) == ETIMEDOUT &&
-		    p->nconsumers < n) {
-			r = -ETIMEDOUT;
-			break;
-		}
+		if (ppoll(&pfd, 1, tsp, NULL) < 0 && errno == EINTR)
+			return -EINTR;
 	}
-	pthread_mutex_unlock(&p->lock);
-	return r;
 }
 
-int rkv_producer_stats(rkv_producer *p, struct rkv_pool_stats *st)
+/* Settle every claimed group frame, so group counters are current. */
+static void groups_refresh(rkv_producer *p)
 {
-	if (!p || !st)
+	for (uint32_t k = 0; k < p->ngroups; k++) {
+		struct group *g = &p->groups[p->glist[k]];
+		for (uint32_t s = 0; s < p->nslots && g->nqueued; s++) {
+			if (!bit_test(g->queued, s))
+				continue;
+			uint64_t pos = g->pos[s];
+			uint64_t cell = LOAD_ACQ(&g->cells[pos & g->mask]);
+			uint32_t owner = RKV_CELL_OWNER(cell);
+			if (RKV_CELL_TAG(cell) == (uint32_t)pos && RKV_CELL_SLOT(cell) == s &&
+			    owner != 0 && owner != RKV_CELL_NEVER)
+				ledger_settle(p, g, pos, s, cell);
+		}
+	}
+}
+
+void producer_refresh(rkv_producer *p)
+{
+	ledger_drain_all(p);
+	groups_refresh(p);
+	for (uint32_t i = 0; i < p->max_consumers; i++)
+		if (cons_live(&p->cons[i]))
+			ledger_cons_stats(&p->cons[i]);
+	ledger_reap(p);
+}
+
+int rkv_producer_stats(rkv_producer *p, struct rkv_pool_stats *st, size_t size)
+{
+	struct rkv_pool_stats tmp;
+
+	if (!p || !st || size < sizeof(tmp))
 		return -EINVAL;
-	if (p->forked)
+	if (producer_forked(p))
 		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
-	rkv__drain_all(p);
-	for (uint32_t i = 0; i < p->max_consumers; i++)
-		if (p->cons[i].active)
-			rkv__cons_stats(&p->cons[i]);
-	rkv__pool_stats_read(p->hdr, st);
+	producer_refresh(p);
+	rkv__pool_stats_read(p->hdr, &tmp);
 	pthread_mutex_unlock(&p->lock);
-	return 0;
+	return rkv__copy_out(st, size, &tmp, sizeof(tmp), sizeof(tmp));
 }
 
 int rkv__producer_pool_area(rkv_producer *p, void **base, uint64_t *size)
@@ -833,7 +926,7 @@ int rkv__producer_free_slots(rkv_producer *p)
 	if (!p)
 		return -EINVAL;
 	pthread_mutex_lock(&p->lock);
-	rkv__drain_all(p);
+	producer_refresh(p);
 	n = (int)p->nfree;
 	pthread_mutex_unlock(&p->lock);
 	return n;

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -55,17 +56,17 @@ int rkv__sock_addr(const char *name, struct sockaddr_un *sun, uint32_t *len)
 	return (int)*len;
 }
 
-int rkv__send_msg(int sock, const void *buf, size_t len, const int *fds, int nfds)
+int rkv__send_msg(int sock, const void *buf, size_t len, const int *fds, int nfds, int flags)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * RKV_WELCOME_FDS_MAX)];
+		char buf[CMSG_SPACE(sizeof(int) * RKV_SLOTFDS_MAX)];
 	} ctl;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	if (nfds < 0 || nfds > RKV_WELCOME_FDS_MAX)
+	if (nfds < 0 || nfds > RKV_SLOTFDS_MAX)
 		return -EINVAL;
 	if (nfds > 0) {
 		memset(&ctl, 0, sizeof(ctl));
@@ -78,7 +79,7 @@ int rkv__send_msg(int sock, const void *buf, size_t len, const int *fds, int nfd
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	}
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -89,7 +90,7 @@ ssize_t rkv__recv_msg(int sock, void *buf, size_t len, int *fds, int maxfds, int
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
+		char buf[CMSG_SPACE(sizeof(int) * (RKV_SLOTFDS_MAX + 16))];
 	} ctl;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -153,6 +154,118 @@ void rkv__efd_signal(int fd)
 	do
 		n = write(fd, &one, sizeof(one));
 	while (n < 0 && errno == EINTR);
+}
+
+void rkv__wake_send(int fd)
+{
+	char b = 1;
+	ssize_t n;
+
+	do
+		n = send(fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+}
+
+void rkv__wake_drain(int fd)
+{
+	char buf[64];
+	ssize_t n;
+
+	/* Bounded: a peer that keeps sending cannot keep us here. */
+	for (int i = 0; i < 8; i++) {
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < (ssize_t)sizeof(buf))
+			return;
+	}
+}
+
+int64_t rkv__deadline(int64_t timeout_ns)
+{
+	int64_t now, d;
+
+	if (timeout_ns < 0)
+		return INT64_MAX;
+	now = rkv__now_ns();
+	if (__builtin_add_overflow(now, timeout_ns, &d))
+		return INT64_MAX;
+	return d;
+}
+
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
+
+int rkv__epoll_wait(int ep, void *events, int max, int64_t deadline)
+{
+	/* epoll_pwait2 (ns timeouts) came in Linux 5.11; the RK3588 vendor
+	 * kernel is 5.10, and valgrind 3.19 does not know it either. Called
+	 * through syscall(): its glibc wrapper needs glibc 2.35, and vendor
+	 * images are older. Without it, wait in whole milliseconds, rounded
+	 * up so a wait never ends early. */
+	static int no_pwait2;
+	struct timespec ts, *tsp = NULL;
+	int64_t left = 0;
+	long n;
+
+	if (deadline != INT64_MAX) {
+		left = deadline - rkv__now_ns();
+		if (left < 0)
+			left = 0;
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		tsp = &ts;
+	}
+	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+		n = syscall(SYS_epoll_pwait2, ep, events, max, tsp, NULL, (size_t)8);
+		if (n >= 0)
+			return (int)n;
+		if (errno != ENOSYS)
+			return -errno;
+		__atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+	}
+	{
+		int ms = -1;
+		if (tsp)
+			ms = left > (int64_t)INT32_MAX * 1000000 ? INT32_MAX : (int)((left + 999999) / 1000000);
+		n = epoll_wait(ep, events, max, ms);
+		return n < 0 ? -errno : (int)n;
+	}
+}
+
+int rkv__copy_out(void *dst, size_t size, const void *src, size_t len, size_t min)
+{
+	if (!dst || size < min)
+		return -EINVAL;
+	if (size <= len) {
+		memcpy(dst, src, size);
+	} else {
+		memcpy(dst, src, len);
+		memset((char *)dst + len, 0, size - len);
+	}
+	return 0;
+}
+
+int rkv__copy_in(void *out, size_t known, const void *in, size_t min)
+{
+	uint32_t size;
+
+	memcpy(&size, in, sizeof(size));
+	if (size == 0)
+		size = (uint32_t)known;
+	if (size < min)
+		return -EINVAL;
+	memset(out, 0, known);
+	if (size <= known) {
+		memcpy(out, in, size);
+	} else {
+		for (size_t i = known; i < size; i++)
+			if (((const unsigned char *)in)[i])
+				return -E2BIG;
+		memcpy(out, in, known);
+	}
+	return 0;
 }
 
 void rkv__efd_drain(int fd)

@@ -33,12 +33,13 @@
 #include <rkv/frame.h>
 #include <rkv/pool.h>
 
-#define RKV_WIRE_VERSION     1u
+#define RKV_WIRE_VERSION     2u
 #define RKV_MAGIC_POOL       0x4c4f4f50u /* "POOL" */
 #define RKV_MAGIC_CHAN       0x4e414843u /* "CHAN" */
 #define RKV_MAGIC_GROUP      0x50524f47u /* "GORP" in memory */
 #define RKV_MAGIC_HELLO      0x4f4c4548u /* "HELO" */
 #define RKV_MAGIC_WELCOME    0x434c4557u /* "WELC" */
+#define RKV_MAGIC_SLOTFDS    0x53444653u /* "SFDS" */
 
 #define RKV_CACHELINE 64
 
@@ -59,9 +60,10 @@ struct rkv_wire_pool {
 	uint32_t max_consumers;
 	int32_t producer_pid;
 	uint32_t producer_uid;
-	uint32_t flags;
+	uint32_t flags;          /* RKV_POOL_* the producer was created with, RKV_WIRE_POOL_* */
 	char name[64];           /* NUL-terminated */
-	uint8_t pad0[48];
+	uint64_t gstats_offset;  /* struct rkv_wire_gstats[max_consumers] */
+	uint8_t pad0[40];
 	/* offset 192, a cache line of its own: consumers read it on every
 	 * frame, so nothing the producer writes per frame may share it */
 	uint32_t producer_waiting; /* nonzero while the producer sleeps; a new value each sleep */
@@ -70,7 +72,7 @@ struct rkv_wire_pool {
 	uint32_t closed;           /* nonzero: rkv_producer_destroy() ran */
 	uint32_t slots_free;
 	uint32_t consumers;
-	uint32_t pad2;
+	uint32_t groups;
 	uint64_t published;
 	uint64_t producer_waits;
 	uint64_t refused;
@@ -80,6 +82,10 @@ struct rkv_wire_pool {
 };
 static_assert(sizeof(struct rkv_wire_pool) == 320, "pool header size");
 static_assert(offsetof(struct rkv_wire_pool, name) == 80, "pool name offset");
+static_assert(offsetof(struct rkv_wire_pool, gstats_offset) == 144, "pool group stats offset");
+
+/* rkv_wire_pool.flags, beside the public RKV_POOL_* bits */
+#define RKV_WIRE_POOL_EXTERNAL (1u << 16) /* slot data lives in per-slot fds, not in this area */
 static_assert(offsetof(struct rkv_wire_pool, producer_waiting) == 192, "pool wait flag offset");
 static_assert(offsetof(struct rkv_wire_pool, closed) == 256, "pool counters offset");
 
@@ -87,7 +93,9 @@ static_assert(offsetof(struct rkv_wire_pool, closed) == 256, "pool counters offs
 struct rkv_wire_slot {
 	struct rkv_frame frame;
 	uint64_t pub_seq;        /* the pool's publish counter for this frame */
-	uint8_t pad0[56];
+	uint64_t ext_offset;     /* external slots: where the data starts in the slot's fd */
+	uint64_t ext_size;       /* external slots: the fd's size */
+	uint8_t pad0[40];
 };
 static_assert(sizeof(struct rkv_frame) == 192, "frame descriptor size");
 static_assert(sizeof(struct rkv_wire_slot) == 256, "slot descriptor size");
@@ -110,6 +118,21 @@ struct rkv_wire_cstats {
 	char group[RKV_LABEL_MAX];
 };
 static_assert(sizeof(struct rkv_wire_cstats) == 128, "consumer stats size");
+
+/* One consumer group's counters, kept by the producer. */
+struct rkv_wire_gstats {
+	uint32_t active;         /* 0: entry unused */
+	uint32_t members;
+	uint32_t ring_size;
+	uint32_t queued;         /* frames in the group queue, claimed or not, not yet settled */
+	uint64_t delivered;      /* frames queued to the group */
+	uint64_t dropped;        /* frames the group missed: queue full, or block timeout */
+	uint64_t claimed;        /* frames members took */
+	uint8_t pad0[8];
+	char name[RKV_LABEL_MAX];
+	uint8_t pad1[48];
+};
+static_assert(sizeof(struct rkv_wire_gstats) == 128, "group stats size");
 
 /* ---- chan area ------------------------------------------------------------ */
 
@@ -134,7 +157,7 @@ struct rkv_wire_chan {
 	uint64_t release_offset;  /* uint32_t release[release_size] */
 	/* offset 64: written by the producer */
 	uint64_t ready_tail;
-	uint32_t evicted;         /* nonzero: this consumer was evicted, its slots taken back */
+	uint32_t evicted;         /* 1: evicted, 2: lease ended; its slots were taken back */
 	uint8_t pad2[52];
 	/* offset 128: written by the consumer */
 	uint64_t ready_head;
@@ -174,11 +197,15 @@ static_assert(offsetof(struct rkv_wire_chan, release_head) == 384, "chan release
 /*
  * The group queue. The producer writes cell[p & mask] for position p with
  * owner 0 and advances tail. A member claims position h by compare-and-swap
- * of the cell from owner 0 to owner (its consumer id + 1), then helps head
- * past h. The owner stamp in the cell is what lets the producer tell, after
- * a member dies, which claimed frames were that member's.
+ * of the cell from owner 0 to its owner token, then helps head past h. The
+ * owner stamp in the cell is what lets the producer tell, after a member
+ * dies, which claimed frames were that member's. A token names one
+ * attachment (consumer id and a generation), not a table entry, so a claim
+ * made late by a member that is gone is never settled into the books of a
+ * newcomer that reuses its id. The producer keeps its own record of the slot
+ * it queued at each position and believes only that.
  *
- *   cell = tag:32 (low bits of the position) | owner:8 | slot:24
+ *   cell = tag:32 (low bits of the position) | owner:16 | slot:16
  */
 struct rkv_wire_group {
 	uint32_t magic;
@@ -200,10 +227,17 @@ static_assert(offsetof(struct rkv_wire_group, head) == 64, "group head");
 static_assert(offsetof(struct rkv_wire_group, tail) == 128, "group tail");
 
 #define RKV_CELL(tag, owner, slot) \
-	(((uint64_t)(uint32_t)(tag) << 32) | ((uint64_t)((owner) & 0xffu) << 24) | ((slot) & 0xffffffu))
+	(((uint64_t)(uint32_t)(tag) << 32) | ((uint64_t)((owner) & 0xffffu) << 16) | ((slot) & 0xffffu))
 #define RKV_CELL_TAG(c)   ((uint32_t)((c) >> 32))
-#define RKV_CELL_OWNER(c) ((uint32_t)(((c) >> 24) & 0xffu))
-#define RKV_CELL_SLOT(c)  ((uint32_t)((c) & 0xffffffu))
+#define RKV_CELL_OWNER(c) ((uint32_t)(((c) >> 16) & 0xffffu))
+#define RKV_CELL_SLOT(c)  ((uint32_t)((c) & 0xffffu))
+#define RKV_CELL_NEVER    0xffffu /* owner of a cell never written yet */
+static_assert(RKV_MAX_SLOTS <= 0xffff, "slot numbers fit a cell");
+static_assert(RKV_MAX_CONSUMERS <= 64, "owner tokens keep the id in 6 bits");
+
+/* A member's owner token: its consumer id in the low 6 bits, a generation
+ * of 1..1022 above; never 0 (unclaimed) nor RKV_CELL_NEVER. */
+#define RKV_TOKEN(id, gen) ((uint32_t)(((1u + (gen) % 1022u) << 6) | ((id) & 63u)))
 
 /* ---- attach socket messages ----------------------------------------------- */
 
@@ -225,21 +259,40 @@ struct rkv_wire_hello {
 };
 static_assert(sizeof(struct rkv_wire_hello) == 96, "hello size");
 
-/* producer -> consumer, the answer; fds ride along with SCM_RIGHTS in the
- * order pool, chan, consumer eventfd, producer eventfd, group (as present) */
-#define RKV_WELCOME_FDS_MAX 5
+/*
+ * producer -> consumer, the answer; fds ride along with SCM_RIGHTS in the
+ * order pool, chan, wake socket, group (as present). The wake socket is one
+ * end of a socketpair private to this consumer: each side wakes the other
+ * by sending a byte with MSG_DONTWAIT, so neither side's sleep depends on a
+ * file description the other can change (an eventfd shared by SCM_RIGHTS
+ * would let the peer clear O_NONBLOCK or read the other side's wake-ups).
+ * For a pool with external slots, ext_slots messages follow, each a
+ * struct rkv_wire_slotfds with its fds, slot by slot.
+ */
+#define RKV_WELCOME_FDS_MAX 4
 struct rkv_wire_welcome {
 	uint32_t magic;
 	uint32_t version;
 	int32_t status;           /* 0, or a negative errno */
 	uint32_t id;
 	uint32_t nfds;
-	uint32_t pad0;
+	uint32_t group_ring;      /* the group queue's cells (the group header is member-writable) */
 	uint64_t pool_size;
 	uint64_t chan_size;
 	uint64_t group_size;
+	uint32_t token;           /* group: this member's owner token */
+	uint32_t ext_slots;       /* slot fds that follow in rkv_wire_slotfds messages */
 	char reason[160];         /* NUL-terminated, why status is not 0 */
 };
-static_assert(sizeof(struct rkv_wire_welcome) == 208, "welcome size");
+static_assert(sizeof(struct rkv_wire_welcome) == 216, "welcome size");
+
+#define RKV_SLOTFDS_MAX 64
+struct rkv_wire_slotfds {
+	uint32_t magic;
+	uint32_t first;           /* slot of the first fd */
+	uint32_t count;           /* fds in this message */
+	uint32_t pad0;
+};
+static_assert(sizeof(struct rkv_wire_slotfds) == 16, "slot fds message size");
 
 #endif /* RKV_POOL_WIRE_H */
