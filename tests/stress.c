@@ -63,6 +63,7 @@ static struct {
 	const char *mode;
 	int procs;          /* consumers are processes */
 	int hd;             /* 1080p frames */
+	int external;       /* slots are memfds of their own, supplied by the producer */
 	uint64_t frames;
 	uint64_t capacity;
 	uint32_t slots;
@@ -180,6 +181,18 @@ static void random_delay(uint64_t *rs)
 static void verify_release(int idx, rkv_consumer *c, struct rkv_view *v)
 {
 	struct cres *res = &sh->res[idx];
+	/* External slots: the view names the slot's fd, where the frame is
+	 * at fd_offset, and the mapping shows exactly those bytes. */
+	if (cfg.external) {
+		char b = 0;
+		if (v->fd < 0 || v->fd_offset != 4096 * (v->slot % 3) ||
+		    (v->frame.bytes_used && (pread(v->fd, &b, 1, (off_t)v->fd_offset) != 1 ||
+					     b != ((const char *)v->data)[0])))
+			FAIL("%s: external view fd %d offset %" PRIu64 " slot %u", spec[idx].label, v->fd,
+			     v->fd_offset, v->slot);
+	} else if (v->fd != -1) {
+		FAIL("%s: view of a memfd slot with fd %d", spec[idx].label, v->fd);
+	}
 	int64_t bad = check_frame(v->data, v->frame.bytes_used, v->frame.seq);
 	if (bad >= 0) {
 		if (res->torn < 5) {
@@ -423,8 +436,20 @@ int main(int argc, char **argv)
 		cfg.depth_block = 4;
 		cfg.depth_drop = 3;
 		cfg.depth_group = 4;
+	} else if (strcmp(mode, "external") == 0) {
+		/* The DMA-BUF path, with memfds standing in for the buffers
+		 * (this host has no DMA-BUF exporter): every contract of
+		 * "procs", through slots the producer supplies. */
+		cfg.procs = 1;
+		cfg.external = 1;
+		cfg.frames = test_scaled(300000);
+		cfg.capacity = 64 * 1024;
+		cfg.slots = 48;
+		cfg.depth_block = 8;
+		cfg.depth_drop = 4;
+		cfg.depth_group = 8;
 	} else {
-		fprintf(stderr, "usage: %s procs|threads|1080p\n", argv[0]);
+		fprintf(stderr, "usage: %s procs|threads|1080p|external\n", argv[0]);
 		return 2;
 	}
 	const char *seed_env = getenv("RKV_TEST_SEED");
@@ -478,7 +503,23 @@ int main(int argc, char **argv)
 		.max_loans = 2,
 	};
 	rkv_producer *p = NULL;
+	int ext_fds[64];
+	if (cfg.external) {
+		/* Odd offsets inside bigger files, as a driver's buffers may be. */
+		static uint64_t offs[64];
+		for (uint32_t i = 0; i < cfg.slots; i++) {
+			ext_fds[i] = memfd_create("stress-ext", MFD_CLOEXEC);
+			offs[i] = 4096 * (i % 3);
+			CHECK(ext_fds[i] >= 0);
+			CHECK_OK(ftruncate(ext_fds[i], (off_t)(offs[i] + cfg.capacity + 100)));
+		}
+		po.slot_fds = ext_fds;
+		po.slot_offsets = offs;
+		po.flags = RKV_POOL_CPU_WRITE;
+	}
 	CHECK_OK(rkv_producer_create(cfg.name, &po, &p));
+	for (uint32_t i = 0; cfg.external && i < cfg.slots; i++)
+		close(ext_fds[i]); /* the pool keeps its own */
 	CHECK_OK(rkv_producer_wait_consumers(p, NCONS, 60 * 1000000000ll));
 
 	int64_t t0 = test_now_ns();

@@ -1768,6 +1768,236 @@ static void test_fork(void)
 	close(pipefd[1]);
 }
 
+
+/* ---- growing structs ---------------------------------------------------- */
+
+/*
+ * Options structs begin with their size: 0 and sizeof are this version; a
+ * larger struct from a newer header is accepted when the bytes this library
+ * does not know are zero, refused with -E2BIG otherwise; a smaller one than
+ * the first version is refused. Stats calls fill what fits.
+ */
+static void test_opts_size(void)
+{
+	char name[NAMELEN];
+	struct {
+		struct rkv_pool_opts o;
+		uint64_t future[2];
+	} big;
+	rkv_producer *p = NULL;
+
+	test_pool_name(name, sizeof name, "osz");
+	memset(&big, 0, sizeof big);
+	big.o = pool_opts(4, 1);
+	big.o.size = sizeof big;
+	CHECK_OK(rkv_producer_create(name, &big.o, &p));
+	rkv_producer_destroy(p);
+	big.future[1] = 1;
+	CHECK_ERR(rkv_producer_create(name, &big.o, &p), E2BIG);
+	big.o.size = 8;
+	CHECK_ERR(rkv_producer_create(name, &big.o, &p), EINVAL);
+	big.o.size = sizeof(struct rkv_pool_opts);
+	p = mkpool_opts(name, &big.o);
+
+	struct {
+		struct rkv_consumer_opts o;
+		uint32_t future;
+	} cbig;
+	memset(&cbig, 0, sizeof cbig);
+	cbig.o = cons_opts(RKV_POLICY_DROP, 1, 1);
+	cbig.o.size = sizeof cbig;
+	cbig.future = 7;
+	rkv_consumer *c = NULL;
+	CHECK_ERR(rkv_consumer_attach(name, &cbig.o, &c), E2BIG);
+	cbig.future = 0;
+	CHECK_OK(rkv_consumer_attach(name, &cbig.o, &c));
+
+	/* stats: a bigger struct gets zeros past what this library knows */
+	struct {
+		struct rkv_consumer_stats st;
+		uint8_t more[16];
+	} sbig;
+	memset(&sbig, 0xa5, sizeof sbig);
+	CHECK_OK(rkv_consumer_stats(c, &sbig.st, sizeof sbig));
+	for (size_t i = 0; i < sizeof sbig.more; i++)
+		CHECK_UINT(sbig.more[i], ==, 0);
+	CHECK_ERR(rkv_consumer_stats(c, &sbig.st, sizeof sbig.st - 1), EINVAL);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
+}
+
+/* ---- external (DMA-BUF) slots ------------------------------------------- */
+
+/*
+ * Slots the producer supplies as fds (DMA-BUFs on boards; memfds here,
+ * which this host can make): views carry the fd and offset, consumers map
+ * them read-only, rkv_producer_loan_slot() takes a given slot, and
+ * rkv_producer_fd() becomes readable when a consumer gives a slot back.
+ */
+static void test_external(void)
+{
+	char name[NAMELEN];
+	int fds[8];
+	uint64_t offs[8] = { 0, 4096, 8192, 0, 0, 0, 0, 0 };
+	struct rkv_pool_opts o = pool_opts(8, 4);
+	rkv_producer *p = NULL;
+
+	test_pool_name(name, sizeof name, "ext");
+	for (int i = 0; i < 8; i++) {
+		fds[i] = memfd_create("ext", MFD_CLOEXEC);
+		CHECK(fds[i] >= 0);
+		CHECK_OK(ftruncate(fds[i], (off_t)(offs[i] + CAP)));
+	}
+	o.slot_fds = fds;
+	o.slot_offsets = offs;
+	/* an fd too small for its offset + capacity, a closed fd */
+	offs[3] = 1;
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	offs[3] = 0;
+	int keep = fds[2];
+	fds[2] = 999;
+	CHECK_ERR(rkv_producer_create(name, &o, &p), EINVAL);
+	fds[2] = keep;
+	/* without CPU_WRITE the producer does not map: no data pointer */
+	p = mkpool_opts(name, &o);
+	struct rkv_loan l;
+	CHECK_OK(rkv_producer_loan(p, &l, 0));
+	CHECK(l.data == NULL);
+	CHECK_EQ(l.fd >= 0, 1);
+	CHECK_ERR(rkv_producer_publish_copy(p, "x", 1, &(struct rkv_frame){ .fourcc = RKV_FMT_BYTES }, 0),
+		  ENOTSUP);
+	CHECK_OK(rkv_producer_cancel(p, &l));
+	rkv_producer_destroy(p);
+
+	o.flags = RKV_POOL_CPU_WRITE;
+	p = mkpool_opts(name, &o);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]); /* the pool keeps its own */
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_BLOCK, 1, 1));
+	struct rkv_consumer_opts nm = cons_opts(RKV_POLICY_LATEST, 0, 1);
+	nm.flags = RKV_CONSUMER_NO_MAP;
+	rkv_consumer *hw = attach(name, nm);
+
+	/* loan slot 2 by index; it is busy while loaned */
+	CHECK_OK(rkv_producer_loan_slot(p, 2, &l));
+	CHECK_EQ(l.slot, 2);
+	CHECK_UINT(l.fd_offset, ==, 8192);
+	struct rkv_loan l2;
+	CHECK_ERR(rkv_producer_loan_slot(p, 2, &l2), EBUSY);
+	CHECK_ERR(rkv_producer_loan_slot(p, 8, &l2), EINVAL);
+	memcpy(l.data, "frame-2", 8);
+	struct rkv_frame f = bytes_frame(1, 8);
+	CHECK_EQ(rkv_producer_publish(p, &l, &f), 2);
+
+	struct rkv_view v, hv;
+	CHECK_OK(rkv_consumer_acquire(c, &v, 1000 * MS));
+	CHECK_EQ(v.slot, 2);
+	CHECK(v.fd >= 0);
+	CHECK_UINT(v.fd_offset, ==, 8192);
+	CHECK_STR((const char *)v.data, "frame-2");
+	char buf[8];
+	CHECK_EQ(pread(v.fd, buf, 8, (off_t)v.fd_offset), 8);
+	CHECK_STR(buf, "frame-2");
+	CHECK_OK(rkv_consumer_acquire(hw, &hv, 1000 * MS));
+	CHECK(hv.data == NULL);
+	CHECK(hv.fd >= 0);
+	CHECK_UINT(hv.fd_offset, ==, 8192);
+	CHECK_OK(rkv_consumer_release(hw, &hv));
+
+	/* the consumer's mapping is read-only: a write faults (in a child) */
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		((volatile char *)v.data)[0] = 'X';
+		_exit(0);
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFSIGNALED(status));
+	CHECK_EQ(WTERMSIG(status), SIGSEGV);
+
+	/* slot 2 is held: not loanable until its last holder gives it back
+	 * (a camera re-queues the driver's buffer exactly then) */
+	CHECK_ERR(rkv_producer_loan_slot(p, 2, &l2), EBUSY);
+	CHECK(rkv_producer_fd(p) >= 0);
+	CHECK_OK(rkv_consumer_release(c, &v));
+	CHECK_OK(rkv_producer_loan_slot(p, 2, &l2));
+	CHECK_OK(rkv_producer_cancel(p, &l2));
+	struct rkv_pool_stats ps = pstats(p);
+	CHECK_EQ(ps.external, 1);
+	rkv_consumer_detach(c);
+	rkv_consumer_detach(hw);
+	rkv_producer_destroy(p);
+}
+
+/* ---- groups: a member's late claim after it left ------------------------- */
+
+/*
+ * A group member that is gone may still claim a cell (an evicted member
+ * whose claim raced its eviction, a forked copy). Its claim carries the
+ * token of its attachment, so a newcomer that gets the same consumer id
+ * never has that frame settled into its books: the slot comes back.
+ * Before tokens, cells carried the id alone and the newcomer's books
+ * gained a slot it never took, pinned until it left.
+ */
+static void test_group_stale_claim(void)
+{
+	char name[NAMELEN];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "gstale"), 8, 1);
+	struct rkv_consumer_opts go = cons_opts(RKV_POLICY_GROUP, 2, 1);
+	go.group = "g";
+	rkv_consumer *keep = attach(name, go); /* keeps the group alive */
+	rkv_consumer *x = attach(name, go);
+	struct rkv_consumer_stats sx;
+	CHECK_OK(rkv_consumer_stats(x, &sx, sizeof sx));
+
+	/* x takes a frame: its cell shows x's token */
+	CHECK_EQ(publish_seq(p, 1), 1);
+	struct rkv_view v;
+	CHECK_OK(rkv_consumer_acquire(x, &v, 1000 * MS));
+	void *gbase;
+	uint64_t gsize;
+	CHECK_OK(rkv__consumer_group_area(x, &gbase, &gsize));
+	uint64_t *cells = (uint64_t *)((uint8_t *)gbase + sizeof(struct rkv_wire_group));
+	uint32_t ring = ((struct rkv_wire_group *)gbase)->ring_size;
+	uint32_t x_token = RKV_CELL_OWNER(__atomic_load_n(&cells[0], __ATOMIC_ACQUIRE));
+	CHECK_UINT(x_token & 63u, ==, sx.id);
+	CHECK_OK(rkv_consumer_release(x, &v));
+	rkv_consumer_detach(x);
+	CHECK_OK(rkv_producer_wait_consumers(p, 1, 1000 * MS));
+
+	/* a newcomer gets x's id */
+	rkv_consumer *y = attach(name, go);
+	struct rkv_consumer_stats sy;
+	CHECK_OK(rkv_consumer_stats(y, &sy, sizeof sy));
+	CHECK_EQ(sy.id, sx.id);
+	/* a frame is queued; x's late claim lands on it */
+	CHECK_EQ(publish_seq(p, 2), 1);
+	uint64_t pos = 1;
+	uint64_t cell = __atomic_load_n(&cells[pos & (ring - 1)], __ATOMIC_ACQUIRE);
+	CHECK_UINT(RKV_CELL_OWNER(cell), ==, 0);
+	__atomic_store_n(&cells[pos & (ring - 1)], RKV_CELL(RKV_CELL_TAG(cell), x_token, RKV_CELL_SLOT(cell)),
+			 __ATOMIC_RELEASE);
+	__atomic_store_n((uint64_t *)((uint8_t *)gbase + offsetof(struct rkv_wire_group, head)), pos + 1,
+			 __ATOMIC_RELEASE);
+	/* the producer laps the queue; every slot must come back */
+	for (uint64_t s = 3; s < 3 + ring; s++) {
+		CHECK_EQ(publish_seq(p, s), 1);
+		CHECK_OK(rkv_consumer_acquire(y, &v, 1000 * MS));
+		CHECK_OK(rkv_consumer_release(y, &v));
+	}
+	struct rkv_view kv;
+	while (rkv_consumer_acquire(keep, &kv, 0) == 0)
+		CHECK_OK(rkv_consumer_release(keep, &kv));
+	while (rkv_consumer_acquire(y, &v, 0) == 0)
+		CHECK_OK(rkv_consumer_release(y, &v));
+	CHECK_EQ(rkv__producer_free_slots(p), 8);
+	CHECK_UINT(pstats(p).evictions, ==, 0);
+	rkv_consumer_detach(y);
+	rkv_consumer_detach(keep);
+	rkv_producer_destroy(p);
+}
+
 int main(void)
 {
 	test_watchdog(100);
@@ -1794,6 +2024,9 @@ int main(void)
 	test_fork();
 	test_readonly();
 	test_access();
+	test_opts_size();
+	test_external();
+	test_group_stale_claim();
 	printf("unit_pool: ok\n");
 	return 0;
 }

@@ -99,6 +99,9 @@ void rkv_producer_destroy(rkv_producer *p)
 	for (int i = 0; i < MAX_PENDING; i++)
 		if (p->pending[i].fd >= 0)
 			close(p->pending[i].fd);
+	for (int i = 0; i < MAX_REJECT; i++)
+		if (p->reject[i].fd >= 0)
+			close(p->reject[i].fd);
 	if (p->hdr)
 		STORE_REL(&p->hdr->closed, 1);
 	if (p->cons) {
@@ -261,6 +264,8 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts_in, r
 	p->stop_efd = p->ep = p->wake_ep = -1;
 	for (int i = 0; i < MAX_PENDING; i++)
 		p->pending[i].fd = -1;
+	for (int i = 0; i < MAX_REJECT; i++)
+		p->reject[i].fd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->fork_gen = LOAD_RLX(&rkv__fork_gen);

@@ -35,6 +35,8 @@
 #define TAG_CONS    4u
 #define TAG_SVC     5u /* the service thread's wake-up of the producer */
 #define TAG_WAKE    6u /* a consumer's wake socket */
+#define TAG_REJECT  7u /* a refused peer, until it has read our answer */
+#define MAX_REJECT  32
 #define MKTAG(kind, idx, gen) (((uint64_t)(kind) << 56) | ((uint64_t)((gen) & 0xffffffu) << 24) | (idx))
 #define TAG_KIND(t) ((uint32_t)((t) >> 56))
 #define TAG_IDX(t)  ((uint32_t)((t) & 0xffffffu))
@@ -170,6 +172,7 @@ struct rkv_producer {
 	uint32_t ngroups;
 
 	struct pending pending[MAX_PENDING];
+	struct pending reject[MAX_REJECT];
 
 	rkv_producer *next_live;  /* in the process's list, for fork */
 };

@@ -45,6 +45,11 @@ static void fork_child(void)
 				close(p->pending[i].fd);
 			p->pending[i].fd = -1;
 		}
+		for (int i = 0; i < MAX_REJECT; i++) {
+			if (p->reject[i].fd >= 0)
+				close(p->reject[i].fd);
+			p->reject[i].fd = -1;
+		}
 		for (uint32_t i = 0; i < p->max_consumers; i++) {
 			struct cons *c = &p->cons[i];
 			if (c->state != CS_FREE && c->sock >= 0) {
@@ -93,6 +98,52 @@ static void pending_drop(rkv_producer *p, int i)
 	p->pending[i].fd = -1;
 }
 
+static void reject_drop(rkv_producer *p, int i)
+{
+	char buf[128];
+
+	/* Read what it sent first: closing a socket with unread data makes
+	 * the peer's next read fail with ECONNRESET instead of our answer. */
+	while (recv(p->reject[i].fd, buf, sizeof(buf), MSG_DONTWAIT) > 0) {
+	}
+	epoll_ctl(p->ep, EPOLL_CTL_DEL, p->reject[i].fd, NULL);
+	close(p->reject[i].fd);
+	p->reject[i].fd = -1;
+}
+
+/*
+ * A refused peer keeps its connection until it has said its hello (or for
+ * a moment): then it reads our answer, not a reset. Refused peers have a
+ * table of their own, so however many there are they never take an
+ * admitted peer's place; the oldest makes room.
+ */
+static void reject_keep(rkv_producer *p, int fd)
+{
+	int slot = 0;
+	int64_t oldest = INT64_MAX;
+
+	for (int i = 0; i < MAX_REJECT; i++) {
+		if (p->reject[i].fd < 0) {
+			slot = i;
+			break;
+		}
+		if (p->reject[i].since < oldest) {
+			oldest = p->reject[i].since;
+			slot = i;
+		}
+	}
+	if (p->reject[slot].fd >= 0)
+		reject_drop(p, slot);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+				  .data.u64 = MKTAG(TAG_REJECT, (uint32_t)slot, 0) };
+	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		return;
+	}
+	p->reject[slot].fd = fd;
+	p->reject[slot].since = rkv__now_ns();
+}
+
 /*
  * Accept everything waiting. Credentials are checked here, before the peer
  * can take a place: a peer the pool does not admit is answered and closed
@@ -117,7 +168,7 @@ static void accept_all(rkv_producer *p)
 		w.status = attach_admitted(p, fd, &pid, w.reason, sizeof(w.reason));
 		if (w.status) {
 			rkv__send_msg(fd, &w, sizeof(w), NULL, 0, MSG_DONTWAIT);
-			close(fd);
+			reject_keep(p, fd);
 			continue;
 		}
 		for (int i = 0; i < MAX_PENDING; i++) {
@@ -191,6 +242,14 @@ void *service_main(void *arg)
 			else
 				deadline = now + 500000000;
 		}
+		for (int i = 0; i < MAX_REJECT; i++) {
+			if (p->reject[i].fd < 0)
+				continue;
+			if (now - p->reject[i].since > PENDING_TTL_NS / 4)
+				reject_drop(p, i);
+			else
+				deadline = now + 100000000;
+		}
 		int n = rkv__epoll_wait(p->ep, evs, 16, deadline);
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
@@ -205,6 +264,10 @@ void *service_main(void *arg)
 			case TAG_PENDING:
 				if (idx < MAX_PENDING && p->pending[idx].fd >= 0)
 					on_pending(p, idx, evs[i].events);
+				break;
+			case TAG_REJECT:
+				if (idx < MAX_REJECT && p->reject[idx].fd >= 0)
+					reject_drop(p, (int)idx);
 				break;
 			case TAG_CONS:
 				on_consumer(p, idx, TAG_GEN(tag));
