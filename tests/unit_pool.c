@@ -485,11 +485,11 @@ static void test_publish(void)
 	f.planes[0].size = 33;
 	f.planes[0].stride = 1;
 	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
+	/* an encoded format with planes */
 	f = bytes_frame(2, PAYLOAD);
-	f.reserved[4] = 1;
-	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
-	f = bytes_frame(2, PAYLOAD);
-	f.pad0 = 1;
+	f.num_planes = 1;
+	f.planes[0].size = 8;
+	f.planes[0].stride = 8;
 	CHECK_ERR(rkv_producer_publish(p, &l, &f), EINVAL);
 	CHECK_UINT(pstats(p).published, ==, 1);
 	CHECK_UINT(pstats(p).slots_free, ==, 15);
@@ -639,7 +639,7 @@ static void test_publish_copy(void)
 
 	/* a bad descriptor: publish's -EINVAL, and no loan left behind */
 	f = bytes_frame(3, 10);
-	f.reserved[0] = 1;
+	f.num_planes = RKV_MAX_PLANES + 1;
 	CHECK_ERR(rkv_producer_publish_copy(p, buf, 10, &f, 0), EINVAL);
 	CHECK_EQ(rkv__producer_free_slots(p), 4);
 
