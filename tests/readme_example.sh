@@ -4,7 +4,7 @@
 # usage: readme_example.sh README.md LIBRARY INCLUDE_DIR
 #   README.md    the file holding the example between the lines
 #                <!-- example:begin --> and <!-- example:end -->
-#   LIBRARY      the built library (e.g. build/src/librkv.so.0.1.0)
+#   LIBRARY      the built library (e.g. build/src/librkv.so.1.0.0)
 #   INCLUDE_DIR  the directory holding rkv/pool.h
 #
 # The example is linked against the library with an rpath, so the test runs
