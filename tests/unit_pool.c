@@ -1904,17 +1904,14 @@ static void test_external(void)
 	CHECK_UINT(hv.fd_offset, ==, 8192);
 	CHECK_OK(rkv_consumer_release(hw, &hv));
 
-	/* the consumer's mapping is read-only: a write faults (in a child) */
-	pid_t pid = fork();
-	CHECK(pid >= 0);
-	if (pid == 0) {
-		((volatile char *)v.data)[0] = 'X';
-		_exit(0);
+	/* the consumer's mapping is read-only, and cannot be made writable
+	 * (its fd is a read-only reopen of the memfd) */
+	{
+		long pg = sysconf(_SC_PAGESIZE);
+		void *page = (void *)((uintptr_t)v.data & ~(uintptr_t)(pg - 1));
+		CHECK_EQ(mprotect(page, (size_t)pg, PROT_READ | PROT_WRITE), -1);
+		CHECK_EQ(errno, EACCES);
 	}
-	int status;
-	CHECK_EQ(waitpid(pid, &status, 0), pid);
-	CHECK(WIFSIGNALED(status));
-	CHECK_EQ(WTERMSIG(status), SIGSEGV);
 
 	/* slot 2 is held: not loanable until its last holder gives it back
 	 * (a camera re-queues the driver's buffer exactly then) */
