@@ -1915,10 +1915,14 @@ static void test_external(void)
 
 	/* slot 2 is held: not loanable until its last holder gives it back
 	 * (a camera re-queues the driver's buffer exactly then) */
+	int pfd = rkv_producer_fd(p);
+	CHECK(pfd >= 0);
 	CHECK_ERR(rkv_producer_loan_slot(p, 2, &l2), EBUSY);
-	CHECK(rkv_producer_fd(p) >= 0);
+	CHECK_EQ(readable(pfd, 0), 0);
 	CHECK_OK(rkv_consumer_release(c, &v));
+	CHECK_EQ(readable(pfd, 2000), 1);
 	CHECK_OK(rkv_producer_loan_slot(p, 2, &l2));
+	CHECK_ERR(rkv_producer_loan_slot(p, 2, &l2), EBUSY); /* loaned */
 	CHECK_OK(rkv_producer_cancel(p, &l2));
 	struct rkv_pool_stats ps = pstats(p);
 	CHECK_EQ(ps.external, 1);

@@ -270,9 +270,12 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 
 /*
  * Loan slot @slot if it is free (no consumer holds it or has it queued, and
- * it is not loaned): for a producer whose buffers come back from a driver
- * by index. Errors: -EBUSY (the slot is in use, or max_loans reached),
- * -EINVAL, -ECHILD. Never waits.
+ * it is not loaned): for a producer that puts a slot's buffer back into a
+ * driver (VIDIOC_QBUF) exactly when its last consumer released it. Never
+ * waits. Errors: -EBUSY (the slot is loaned, or max_loans are out; or a
+ * consumer still holds it or has it queued, and then the call arms
+ * rkv_producer_fd(), which becomes readable when a consumer gives any slot
+ * back: call again then), -EINVAL, -ECHILD.
  */
 int rkv_producer_loan_slot(rkv_producer *p, uint32_t slot, struct rkv_loan *loan);
 
@@ -304,11 +307,14 @@ int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
 
 /*
  * A file descriptor for the producer's event loop (poll/epoll, level
- * triggered): readable when a slot may have become free or a block
- * consumer may have room. Use: call rkv_producer_loan(p, l, 0) (or
- * loan_slot) until it returns -EAGAIN, which re-arms the descriptor; it
- * then becomes readable as soon as a consumer gives a slot back. Owned by
- * @p: do not close it. Returns the fd, or -EINVAL, -ECHILD.
+ * triggered): readable when a slot may have become free. It is armed by
+ * rkv_producer_loan(p, l, 0) returning -EAGAIN and by
+ * rkv_producer_loan_slot() finding its slot in a consumer's hands; it then
+ * becomes readable as soon as a consumer gives a slot back, and stays so
+ * until the next call that arms it. (While consumers keep to the slot
+ * budget, a producer with fewer than max_loans out always finds a free
+ * slot: rkv_producer_loan() does not need it.) Owned by @p: do not close
+ * it. Returns the fd, or -EINVAL, -ECHILD.
  */
 int rkv_producer_fd(rkv_producer *p);
 

@@ -595,28 +595,52 @@ out:
 	return r;
 }
 
+/* Take slot @s off the free stack if it is there. */
+static int take_free(rkv_producer *p, uint32_t s)
+{
+	if (p->refs[s] != 0)
+		return 0;
+	for (uint32_t i = 0; i < p->nfree; i++) {
+		if (p->free_stack[i] == s) {
+			p->free_stack[i] = p->free_stack[--p->nfree];
+			STORE_RLX(&p->hdr->slots_free, p->nfree);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 int rkv_producer_loan_slot(rkv_producer *p, uint32_t slot, struct rkv_loan *loan)
 {
-	int r = -EBUSY;
+	int r = 0;
 
-	if (!p || !loan || (p && slot >= p->nslots))
+	if (!p || !loan || slot >= p->nslots)
 		return -EINVAL;
 	if (producer_forked(p))
 		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
+	if (p->nloans >= p->max_loans || p->loan_token[slot]) {
+		r = -EBUSY;
+		goto out;
+	}
 	if (p->refs[slot] != 0)
 		ledger_drain_all(p);
-	if (p->nloans < p->max_loans && p->refs[slot] == 0) {
-		for (uint32_t i = 0; i < p->nfree; i++) {
-			if (p->free_stack[i] == slot) {
-				p->free_stack[i] = p->free_stack[--p->nfree];
-				STORE_RLX(&p->hdr->slots_free, p->nfree);
-				make_loan(p, slot, loan);
-				r = 0;
-				break;
-			}
+	if (!take_free(p, slot)) {
+		/* In a consumer's hands: arm rkv_producer_fd() (take old
+		 * wake-ups off, announce, look once more), so the caller
+		 * learns when a consumer gives something back. */
+		drain_wakes(p);
+		announce_sleep(p);
+		ledger_drain_all(p);
+		if (!take_free(p, slot)) {
+			p->armed = 1;
+			r = -EBUSY;
+			goto out;
 		}
+		STORE_RLX(&p->hdr->producer_waiting, 0);
 	}
+	make_loan(p, slot, loan);
+out:
 	ledger_reap(p);
 	pthread_mutex_unlock(&p->lock);
 	return r;
