@@ -423,7 +423,7 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 	int junk[4], njunk, r;
 	struct cons *c = NULL;
 	uint32_t gen = 0;
-	int talk = -1, gfd = -1;
+	int gfd = -1;
 	ssize_t n;
 
 	memset(&w, 0, sizeof(w));
@@ -488,9 +488,11 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 			fd = -1;
 		} else {
 			ledger_rebuild_lists(p);
-			/* Step 3 talks on a descriptor of its own: the entry's
-			 * may be closed meanwhile (an eviction of its group). */
-			talk = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+			/* Step 3 talks on fd unlocked; if the entry is
+			 * forgotten meanwhile (an eviction of its group), fd
+			 * stays open for us and step 4 closes it. Only this
+			 * thread reserves entries, so c is not reused before. */
+			c->welcoming = 1;
 			gen = c->gen;
 			fill_welcome(p, c, &w);
 			if (c->group)
@@ -507,7 +509,7 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 	}
 
 	/* 3 */
-	r = talk < 0 || (w.group_size && gfd < 0) ? -EMFILE : 0;
+	r = w.group_size && gfd < 0 ? -EMFILE : 0;
 	if (r == 0) {
 		int fds[RKV_WELCOME_FDS_MAX], nfds = 0;
 		fds[nfds++] = p->pool_ro_fd;
@@ -515,7 +517,7 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 		fds[nfds++] = j.wake[1];
 		if (w.group_size)
 			fds[nfds++] = gfd;
-		r = rkv__send_msg(talk, &w, sizeof(w), fds, nfds, MSG_DONTWAIT);
+		r = rkv__send_msg(fd, &w, sizeof(w), fds, nfds, MSG_DONTWAIT);
 		for (uint32_t first = 0; !r && p->ext && first < p->nslots; first += RKV_SLOTFDS_MAX) {
 			struct rkv_wire_slotfds m = { .magic = RKV_MAGIC_SLOTFDS, .first = first };
 			int sfds[RKV_SLOTFDS_MAX];
@@ -524,21 +526,23 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 				sfds[k] = p->ext[first + k].ro_fd;
 			/* The consumer reads these at once; a full socket
 			 * buffer means it does not, and then it is not ours. */
-			r = rkv__send_msg(talk, &m, sizeof(m), sfds, (int)m.count, 0);
+			r = rkv__send_msg(fd, &m, sizeof(m), sfds, (int)m.count, 0);
 		}
 	}
 
-	/* 4: it hung up before hearing the whole answer. */
-	if (r) {
-		pthread_mutex_lock(&p->lock);
-		if (c->state == CS_ACTIVE && c->gen == gen) {
+	/* 4: the lease is the entry's now; or it hung up before hearing the
+	 * whole answer; or it was forgotten meanwhile. */
+	pthread_mutex_lock(&p->lock);
+	if (c->state == CS_FREE || c->gen != gen) {
+		close(fd);
+	} else {
+		c->welcoming = 0;
+		if (r) {
 			ledger_drop(p, c);
 			ledger_reap(p);
 		}
-		pthread_mutex_unlock(&p->lock);
 	}
-	if (talk >= 0)
-		close(talk);
+	pthread_mutex_unlock(&p->lock);
 	if (gfd >= 0)
 		close(gfd);
 	if (r == 0)

@@ -260,7 +260,8 @@ void ledger_forget(rkv_producer *p, struct cons *c)
 		int32_t code = c->doom_code ? c->doom_code : -ENOTCONN;
 		if (code != -ECONNRESET) /* an eviction told it already */
 			send(c->sock, &code, sizeof(code), MSG_DONTWAIT | MSG_NOSIGNAL);
-		close(c->sock);
+		if (!c->welcoming)
+			close(c->sock);
 	}
 	if (c->pidfd >= 0) {
 		epoll_ctl(p->ep, EPOLL_CTL_DEL, c->pidfd, NULL);
@@ -273,6 +274,7 @@ void ledger_forget(rkv_producer *p, struct cons *c)
 	if (c->chan)
 		rkv__unmap(c->chan, c->chan_size);
 	c->sock = c->wake = c->pidfd = -1;
+	c->welcoming = 0;
 	c->chan = NULL;
 	c->state = CS_FREE;
 	c->doom_code = 0;

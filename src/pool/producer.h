@@ -61,6 +61,8 @@ struct cons {
 	int pidfd;                /* the attaching process, to see it die */
 	int wake;                 /* our end of the wake socketpair */
 	int32_t doom_code;        /* -ECONNRESET when evicted, else 0 */
+	int welcoming;            /* the service thread is sending its welcome on sock:
+				   * forgetting it must not close sock (attach.c does) */
 	struct rkv_wire_chan *chan;
 	uint64_t chan_size;
 	uint64_t *ready;
