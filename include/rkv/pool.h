@@ -311,7 +311,7 @@ int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
  * rkv_producer_loan(p, l, 0) returning -EAGAIN and by
  * rkv_producer_loan_slot() finding its slot in a consumer's hands; it then
  * becomes readable as soon as a consumer gives a slot back, and stays so
- * until the next call that arms it. (While consumers keep to the slot
+ * until the next rkv_producer_loan() or rkv_producer_loan_slot() call. (While consumers keep to the slot
  * budget, a producer with fewer than max_loans out always finds a free
  * slot: rkv_producer_loan() does not need it.) Owned by @p: do not close
  * it. Returns the fd, or -EINVAL, -ECHILD.

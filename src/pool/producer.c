@@ -492,6 +492,17 @@ static int producer_wait(rkv_producer *p, int64_t *spin_until, int64_t deadline,
 	return n == -EINTR ? -EINTR : 0;
 }
 
+/* A loan call takes back what an earlier one armed: the fd stops being
+ * readable for old releases. */
+static void disarm(rkv_producer *p)
+{
+	if (!p->armed)
+		return;
+	p->armed = 0;
+	STORE_RLX(&p->hdr->producer_waiting, 0);
+	drain_wakes(p);
+}
+
 int rkv_producer_fd(rkv_producer *p)
 {
 	if (!p)
@@ -554,6 +565,7 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 	if (producer_forked(p))
 		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
+	disarm(p);
 	if (p->nloans >= p->max_loans) {
 		r = -EBUSY;
 		goto out;
@@ -619,6 +631,7 @@ int rkv_producer_loan_slot(rkv_producer *p, uint32_t slot, struct rkv_loan *loan
 	if (producer_forked(p))
 		return -ECHILD;
 	pthread_mutex_lock(&p->lock);
+	disarm(p);
 	if (p->nloans >= p->max_loans || p->loan_token[slot]) {
 		r = -EBUSY;
 		goto out;
