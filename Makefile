@@ -25,7 +25,8 @@ install: all
 	$(MESON) install -C $(BUILD)
 
 # Sanitizer builds run the same suite with smaller stress sizes (the
-# instrumentation makes every memory access several times dearer).
+# instrumentation makes every memory access several times dearer), less the
+# tests in the qemu VM (suite vm): `make test` boots it once for them.
 build-asan/build.ninja:
 	$(MESON) setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dtest_scale=0.5 $(MESON_OPTS)
 build-tsan/build.ninja:
@@ -36,9 +37,9 @@ asan: build-asan/build.ninja
 tsan: build-tsan/build.ninja
 	$(MESON) compile -C build-tsan
 test-asan: asan
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 tools/run-tests build-asan
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 tools/run-tests build-asan --no-suite vm
 test-tsan: tsan
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 tools/run-tests build-tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 tools/run-tests build-tsan --no-suite vm
 
 # libFuzzer targets (clang).
 build-fuzz/build.ninja:

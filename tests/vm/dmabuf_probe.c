@@ -26,7 +26,9 @@
  * linux-libc-dev; drm.h and drm_mode.h from libdrm-dev's copy of the uapi
  * (Debian's linux-libc-dev leaves them out). No library but libc.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
