@@ -39,7 +39,7 @@
 #include <rkv/pool.h>
 
 #define NBUF 8
-#define FRAMES 300
+#define FRAMES 150
 #define SKIP 77
 
 static int failures;
@@ -94,12 +94,31 @@ static int is_dmabuf(int fd)
 
 /* ==== consumers (forked children) ======================================= */
 
+/* Check view @v as the producer saw it. */
+static int check_capture_view(const struct rkv_view *v, const char *when)
+{
+	uint64_t sum = fnv(v->data, v->frame.bytes_used);
+
+	CHECK(sum == v->frame.user, "frame %" PRIu64 " (slot %u) %s: checksum %016" PRIx64
+	      ", producer saw %016" PRIx64 ": the buffer changed under the view",
+	      v->frame.seq, v->slot, when, sum, v->frame.user);
+	return 0;
+}
+
+/*
+ * Every eighth frame is kept while the next eight are taken and given
+ * back, then checked again: by then the driver has filled every buffer it
+ * was given several times over, so one handed back to it while this view
+ * held it would show.
+ */
 static int consume_capture(const char *pool, int frames)
 {
-	struct rkv_consumer_opts o = { .policy = RKV_POLICY_BLOCK, .queue_depth = 1, .max_held = 1 };
+	struct rkv_consumer_opts o = { .policy = RKV_POLICY_BLOCK, .queue_depth = 1, .max_held = 2 };
 	char err[256] = "";
+	struct rkv_view kept;
+	int keeping = 0, kept_for = 0;
 	rkv_consumer *c;
-	int got = 0, r;
+	int got = 0, r, long_held = 0;
 
 	o.errbuf = err;
 	o.errbuf_len = sizeof err;
@@ -117,20 +136,31 @@ static int consume_capture(const char *pool, int frames)
 		void *page = (void *)((uintptr_t)v.data & ~(uintptr_t)(pg - 1));
 		CHECK(mprotect(page, (size_t)pg, PROT_READ | PROT_WRITE) < 0 && errno == EACCES,
 		      "the view's mapping could be made writable");
-		uint64_t sum = fnv(v.data, v.frame.bytes_used);
-		CHECK(sum == v.frame.user, "frame %" PRIu64 " (slot %u): checksum %016" PRIx64
-		      ", producer saw %016" PRIx64 ": the buffer changed under the view",
-		      v.frame.seq, v.slot, sum, v.frame.user);
 		CHECK(v.frame.fourcc == RKV_FMT_NV12 && v.frame.num_planes == 2, "descriptor");
-		/* hold it a little, as an algorithm would, while the driver
-		 * keeps capturing into the other buffers */
-		usleep(2000);
-		CHECK(rkv_consumer_release(c, &v) == 0, "release");
+		if (check_capture_view(&v, "when taken"))
+			return -1;
 		got++;
+		if (!keeping) {
+			kept = v;
+			keeping = 1;
+			kept_for = 0;
+			continue;
+		}
+		CHECK(rkv_consumer_release(c, &v) == 0, "release");
+		if (++kept_for == 8) {
+			if (check_capture_view(&kept, "after 8 more frames"))
+				return -1;
+			CHECK(rkv_consumer_release(c, &kept) == 0, "release");
+			keeping = 0;
+			long_held++;
+		}
 	}
+	if (keeping)
+		CHECK(rkv_consumer_release(c, &kept) == 0, "release");
 	rkv_consumer_detach(c);
 	CHECK(got == frames, "got %d of %d frames", got, frames);
-	printf("capture consumer: %d frames, every checksum matched through a read-only DMA-BUF mapping\n", got);
+	printf("capture consumer: %d frames (%d kept across 8 more), every checksum matched through "
+	       "a read-only DMA-BUF mapping\n", got, long_held);
 	return 0;
 }
 
@@ -233,6 +263,27 @@ static int find_capture(struct cap *c)
 	return -ENODEV;
 }
 
+/* vivid draws the same picture frame after frame unless told to move it:
+ * make every frame differ (a rewritten buffer must show in its checksum).
+ * The control is vivid's own; it is looked up by name. */
+static int set_movement(struct cap *c)
+{
+	struct v4l2_query_ext_ctrl q;
+
+	memset(&q, 0, sizeof q);
+	q.id = V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
+	while (xioctl(c->fd, VIDIOC_QUERY_EXT_CTRL, &q) == 0) {
+		if (strcmp(q.name, "Horizontal Movement") == 0) {
+			struct v4l2_control ctl = { .id = q.id, .value = (int32_t)q.maximum };
+			CHECK(xioctl(c->fd, VIDIOC_S_CTRL, &ctl) == 0, "set movement: %s", strerror(errno));
+			return 0;
+		}
+		q.id |= V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
+	}
+	CHECK(0, "vivid has no Horizontal Movement control");
+	return -1;
+}
+
 static int cap_setup(struct cap *c)
 {
 	struct v4l2_format f;
@@ -251,6 +302,8 @@ static int cap_setup(struct cap *c)
 		f.fmt.pix.pixelformat = V4L2_PIX_FMT_NV12;
 	}
 	CHECK(xioctl(c->fd, VIDIOC_S_FMT, &f) == 0, "S_FMT: %s", strerror(errno));
+	if (set_movement(c))
+		return -1;
 	if (c->mplane) {
 		CHECK(f.fmt.pix_mp.pixelformat == V4L2_PIX_FMT_NV12 && f.fmt.pix_mp.num_planes == 1,
 		      "NV12 in one plane refused");
@@ -331,7 +384,8 @@ static int test_capture(void)
 	int pending[NBUF] = { 0 }, at_driver[NBUF] = { 0 };
 	rkv_producer *p;
 	pid_t block_pid, fdonly_pid;
-	int published = 0, requeued_later = 0, r;
+	int published = 0, requeued_later = 0, same = 0, r;
+	uint64_t last_sum = 0;
 
 	memset(&c, 0, sizeof c);
 	if (find_capture(&c) < 0) {
@@ -341,10 +395,10 @@ static int test_capture(void)
 	if (cap_setup(&c))
 		return -1;
 
-	/* 4 buffers at the driver; the block consumer may pin 2, the fd-only
+	/* 3 buffers at the driver; the block consumer may pin 3, the fd-only
 	 * one 2 */
 	struct rkv_pool_opts po = {
-		.slot_count = NBUF, .slot_capacity = c.size, .max_loans = 4,
+		.slot_count = NBUF, .slot_capacity = c.size, .max_loans = 3,
 		.block_timeout_ns = 5000000000LL, .slot_fds = c.rw, .slot_ro_fds = c.ro,
 	};
 	r = rkv_producer_create(name, &po, &p);
@@ -353,13 +407,13 @@ static int test_capture(void)
 	CHECK(run_child(fd_only_adapter, name, 0, &fdonly_pid) == 0, "fork");
 	CHECK(rkv_producer_wait_consumers(p, 2, 10000000000LL) == 0, "consumers did not attach");
 
-	for (uint32_t i = 0; i < 4; i++) {
+	for (uint32_t i = 0; i < 3; i++) {
 		CHECK(rkv_producer_loan_slot(p, i, &loans[i]) == 0, "loan_slot %u", i);
 		CHECK(loans[i].fd >= 0 && loans[i].data == NULL, "loan of an external slot");
 		CHECK(qbuf(&c, i) == 0, "QBUF %u: %s", i, strerror(errno));
 		at_driver[i] = 1;
 	}
-	for (uint32_t i = 4; i < NBUF; i++)
+	for (uint32_t i = 3; i < NBUF; i++)
 		pending[i] = 1; /* free: to the driver when a loan is possible */
 	enum v4l2_buf_type t = c.type;
 	CHECK(xioctl(c.fd, VIDIOC_STREAMON, &t) == 0, "STREAMON: %s", strerror(errno));
@@ -398,18 +452,20 @@ static int test_capture(void)
 			f.planes[1] = (struct rkv_plane){ .offset = (uint64_t)c.bpl * c.height, .stride = c.bpl,
 							  .size = (uint64_t)c.bpl * ((c.height + 1) / 2) };
 			f.user = fnv(c.map[i], used);
+			same += f.user == last_sum;
+			last_sum = f.user;
 			r = rkv_producer_publish(p, &loans[i], &f);
 			CHECK(r >= 0, "publish: %d", r);
 			published++;
 			pending[i] = 1;
 		}
 		/* Back to the driver whatever no consumer holds any more,
-		 * while the driver has fewer than its 4 buffers. */
+		 * while the driver has fewer than its 3 buffers. */
 		for (uint32_t i = 0; i < NBUF; i++) {
 			int n = 0;
 			for (uint32_t k = 0; k < NBUF; k++)
 				n += at_driver[k];
-			if (!pending[i] || n == 4)
+			if (!pending[i] || n == 3)
 				continue;
 			r = rkv_producer_loan_slot(p, i, &loans[i]);
 			if (r == -EBUSY) {
@@ -429,6 +485,7 @@ static int test_capture(void)
 	       "in a consumer's hands and went back later; %" PRIu64 " block timeouts\n",
 	       published, requeued_later, st.block_timeouts);
 	CHECK(st.block_timeouts == 0, "the block consumer missed frames");
+	CHECK(same == 0, "%d frames were the same as the one before: a rewrite could go unseen", same);
 	rkv_producer_destroy(p);
 	if (wait_child(block_pid, "capture consumer") || wait_child(fdonly_pid, "fd-only consumer"))
 		return -1;
