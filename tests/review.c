@@ -62,9 +62,9 @@
 
 /* The stats calls are about to gain a size argument: every call goes
  * through these, so only they change. */
-#define CONS_STATS(c, st)      rkv_consumer_stats((c), (st))
-#define CONS_POOL_STATS(c, st) rkv_consumer_pool_stats((c), (st))
-#define PROD_STATS(p, st)      rkv_producer_stats((p), (st))
+#define CONS_STATS(c, st)      rkv_consumer_stats((c), (st), sizeof(*(st)))
+#define CONS_POOL_STATS(c, st) rkv_consumer_pool_stats((c), (st), sizeof(*(st)))
+#define PROD_STATS(p, st)      rkv_producer_stats((p), (st), sizeof(*(st)))
 
 /* The only wire details used (as the review allowed): */
 #define WIRE_CHAN_READY_HEAD  128 /* uint64, in the chan area, written by the consumer */
@@ -1286,11 +1286,15 @@ static void test_daemonise(int argc, char **argv)
  *
  * Contract: a consumer whose lease ended while the producer is still alive,
  * and which the producer did not evict, gets -ENOTCONN from acquire: never
- * a frame (its slots are no longer protected), never -EPIPE (that means the
- * producer is gone). Here the consumer's own process shuts its lease socket
- * down (the socket among the attach's new fds whose peer is the producer's
- * pid at "\0rkvision/..."), with two frames queued, while the producer keeps
- * publishing to another consumer.
+ * a frame once the producer has taken its slots back (they are no longer
+ * protected), never -EPIPE (that means the producer is gone). Here the
+ * consumer's own process shuts its lease socket down (the socket among the
+ * attach's new fds whose peer is the producer's pid at "\0rkvision/..."),
+ * with two frames queued, while the producer keeps publishing to another
+ * consumer. The consumer cannot know of the shutdown before the producer
+ * acts on it without a syscall on every acquire, so the test waits until
+ * the producer has forgotten it (the pool counts one consumer less): the
+ * two frames still in its queue must not come out then.
  */
 static void test_lease_lost(int argc, char **argv)
 {
@@ -1309,6 +1313,17 @@ static void test_lease_lost(int argc, char **argv)
 		order(&k, 10000, "frames 1 and 2");
 		if (shutdown(lease, SHUT_RDWR) < 0)
 			FAIL("shutdown(lease): %s", strerror(errno));
+		/* wait until the producer has forgotten C (O stays) */
+		for (int i = 0;; i++) {
+			struct rkv_pool_stats ps;
+			CHECK_OK(CONS_POOL_STATS(c, &ps));
+			if (ps.consumers == 1)
+				break;
+			if (i == 500)
+				FAIL("C: the producer still counts %u consumers 5 s after C shut its lease",
+				     ps.consumers);
+			sleep_ns(10 * MS);
+		}
 		int r = rkv_consumer_acquire(c, &v, 0);
 		if (r != -ENOTCONN)
 			FAIL("C: acquire(0) right after C shut its lease socket down (the producer lives, "
