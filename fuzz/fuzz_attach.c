@@ -354,7 +354,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wel.version = RKV_WIRE_VERSION;
 	wel.status = 0;
 	wel.id = snap.pol[pi].id;
-	wel.nfds = is_group ? 4 : 3;
+	wel.nfds = is_group ? 5 : 4;
 	wel.pool_size = snap.pool_size;
 	wel.chan_size = snap.pol[pi].chan_size;
 	wel.group_size = is_group ? snap.pol[pi].group_size : 0;
@@ -407,15 +407,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (is_group)
 		group_fd = make_memfd("fz-group", w.area[A_GROUP], w.size[A_GROUP],
 				      fsize[A_GROUP], unsealed != A_GROUP, 0);
-	int wake[2] = { -1, -1 };
+	int wake[2] = { -1, -1 }, wpipe[2] = { -1, -1 };
 	if (pool_fd < 0 || chan_fd < 0 || (is_group && group_fd < 0) ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, wake) < 0 ||
+	    pipe2(wpipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		fuzz_die("setup of one input failed: %s", strerror(errno));
 	close(wake[1]);
+	close(wpipe[1]);
 
 	fds[nfds++] = pool_fd;
 	fds[nfds++] = chan_fd;
+	fds[nfds++] = wpipe[0];
 	fds[nfds++] = wake[0];
 	if (is_group)
 		fds[nfds++] = group_fd;

@@ -257,7 +257,7 @@ static void test_messages(void)
 		FIELD(rkv_wire_slotfds, pad0, 12, 4, uint32_t));
 	CHECK_EQ(RKV_HELLO_CONSUMER, 1);
 	CHECK_EQ(RKV_HELLO_OBSERVER, 2);
-	CHECK_EQ(RKV_WELCOME_FDS_MAX, 4);
+	CHECK_EQ(RKV_WELCOME_FDS_MAX, 5);
 	CHECK_EQ(RKV_SLOTFDS_MAX, 64);
 
 	/* policies and flags travel in the hello */

@@ -6,7 +6,8 @@
  * A hello is handled in four steps so that the producer's lock is never
  * held across a syscall that allocates or talks to the peer:
  *
- *   1. read and check the hello; make the chan memfd, the wake socketpair
+ *   1. read and check the hello; make the chan memfd, the wake pipe and
+ *      socketpair
  *      and (for a group consumer) a group queue it may need, unlocked;
  *   2. under the lock: budget, a table entry, join or make the group; the
  *      entry is active from here on (frames queue for it), so the consumer
@@ -196,7 +197,9 @@ struct joining {
 	void *chan;
 	uint64_t chan_size;
 	uint32_t ready_size, release_size;
-	int wake[2];              /* [0] ours, [1] the consumer's */
+	int wake[2];              /* socketpair: [0] ours, [1] the consumer's */
+	int pipe[2];              /* producer -> consumer: [0] read (the consumer's), [1] write */
+	int keep;                 /* a copy of pipe[0] the producer keeps */
 	int pidfd;
 	struct group_area ga;
 };
@@ -211,6 +214,12 @@ static void joining_free(struct joining *j)
 		close(j->wake[0]);
 	if (j->wake[1] >= 0)
 		close(j->wake[1]);
+	if (j->pipe[0] >= 0)
+		close(j->pipe[0]);
+	if (j->pipe[1] >= 0)
+		close(j->pipe[1]);
+	if (j->keep >= 0)
+		close(j->keep);
 	if (j->pidfd >= 0)
 		close(j->pidfd);
 	group_area_free(&j->ga);
@@ -265,6 +274,16 @@ static int prepare(rkv_producer *p, struct joining *j, pid_t pid, char *why, siz
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, j->wake) < 0) {
 		r = -errno;
 		j->wake[0] = j->wake[1] = -1;
+		goto nores;
+	}
+	if (pipe2(j->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		r = -errno;
+		j->pipe[0] = j->pipe[1] = -1;
+		goto nores;
+	}
+	j->keep = fcntl(j->pipe[0], F_DUPFD_CLOEXEC, 3);
+	if (j->keep < 0) {
+		r = -errno;
 		goto nores;
 	}
 	/* Watch the process too, unless it is us (threads in one process)
@@ -368,9 +387,13 @@ static struct cons *reserve(rkv_producer *p, struct joining *j, int *err, char *
 	c->delivered = c->dropped = c->replaced = 0;
 	c->wake_pending = 0;
 	c->wake = j->wake[0];
+	c->wake_pipe = j->pipe[1];
+	c->wake_keep = j->keep;
 	c->pidfd = j->pidfd;
 	j->chan = NULL;
 	j->wake[0] = -1;
+	j->pipe[1] = -1;
+	j->keep = -1;
 	j->pidfd = -1;
 
 	memset(c->chan, 0, sizeof(struct rkv_wire_chan));
@@ -403,7 +426,7 @@ static void fill_welcome(rkv_producer *p, struct cons *c, struct rkv_wire_welcom
 
 	w->status = 0;
 	w->id = c->id;
-	w->nfds = g ? 4 : 3;
+	w->nfds = g ? 5 : 4;
 	w->pool_size = p->pool_size;
 	w->chan_size = c->chan_size;
 	w->group_size = g ? g->size : 0;
@@ -418,7 +441,8 @@ static void fill_welcome(rkv_producer *p, struct cons *c, struct rkv_wire_welcom
  */
 void attach_handle(rkv_producer *p, int fd, pid_t pid)
 {
-	struct joining j = { .chan_fd = -1, .wake = { -1, -1 }, .pidfd = -1, .ga = { .fd = -1 } };
+	struct joining j = { .chan_fd = -1, .wake = { -1, -1 }, .pipe = { -1, -1 }, .keep = -1, .pidfd = -1,
+			     .ga = { .fd = -1 } };
 	struct rkv_wire_welcome w;
 	int junk[4], njunk, r;
 	struct cons *c = NULL;
@@ -514,6 +538,7 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 		int fds[RKV_WELCOME_FDS_MAX], nfds = 0;
 		fds[nfds++] = p->pool_ro_fd;
 		fds[nfds++] = j.chan_fd;
+		fds[nfds++] = j.pipe[0];
 		fds[nfds++] = j.wake[1];
 		if (w.group_size)
 			fds[nfds++] = gfd;

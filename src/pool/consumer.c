@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +39,14 @@ struct ext_view {
 };
 
 struct rkv_consumer {
-	pthread_mutex_t lock;       /* held[], nheld, the release ring: release may
-				     * come from any thread */
+	uint32_t rel_lock;          /* spinlock of the release side: release may come
+				     * from any thread (a finalizer), acquire from one */
 	uint32_t fork_gen;          /* rkv__fork_gen at attach: another value = a forked copy */
 	int sock;                   /* the lease */
 	int pidfd;                  /* the producer process, or -1 */
 	pid_t producer_pid;
-	int wake;                   /* our end of the wake socketpair */
+	int wake;                   /* our end of the wake socketpair: we wake the producer */
+	int wake_rd;                /* read end of the wake pipe: the producer wakes us */
 	int self_efd;               /* private: "look again" for rkv_consumer_fd() */
 	int ep;                     /* epoll set: the blocking wait and rkv_consumer_fd() */
 	uint32_t id, policy, depth, max_held, token, flags;
@@ -73,8 +74,9 @@ struct rkv_consumer {
 	uint64_t *cells;
 	uint32_t grp_mask;
 
-	uint32_t *held;             /* per slot: the view token, 0 if not held */
-	uint32_t nheld;             /* atomic: read without the lock */
+	uint32_t *held;             /* per slot: the view token, 0 if not held (atomic) */
+	uint64_t n_acquired;        /* views handed out: written by acquire only */
+	uint64_t n_released;        /* views given back: written under rel_lock */
 	uint32_t next_token;
 	uint64_t taken;
 	int gone;                   /* 0, -EPIPE, -ECONNRESET or -ENOTCONN */
@@ -297,7 +299,7 @@ static int make_epoll(rkv_consumer *c)
 	c->self_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->ep < 0 || c->self_efd < 0)
 		return -errno;
-	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->wake, &e1) < 0 ||
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->wake_rd, &e1) < 0 ||
 	    epoll_ctl(c->ep, EPOLL_CTL_ADD, c->sock, &e2) < 0 ||
 	    epoll_ctl(c->ep, EPOLL_CTL_ADD, c->self_efd, &e4) < 0 ||
 	    (c->pidfd >= 0 && epoll_ctl(c->ep, EPOLL_CTL_ADD, c->pidfd, &e3) < 0))
@@ -386,7 +388,7 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 		r = w->status < 0 && w->status > -4096 ? w->status : -EPROTO;
 		goto fail_fds;
 	}
-	want = opts->policy == RKV_POLICY_GROUP ? 4 : 3;
+	want = opts->policy == RKV_POLICY_GROUP ? 5 : 4;
 	if (nfds != want || (uint32_t)nfds != w->nfds) {
 		rkv__set_reason(why, why_len, "the producer passed %d descriptors, expected %d", nfds, want);
 		r = -EPROTO;
@@ -398,7 +400,7 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 		goto fail_fds;
 	}
 	for (int i = 0; i < nfds; i++) {
-		if ((i < 2 || i == 3) && !sealed(fds[i])) {
+		if ((i < 2 || i == 4) && !sealed(fds[i])) {
 			rkv__set_reason(why, why_len, "the producer's shared memory is not sealed");
 			r = -EPROTO;
 			goto fail_fds;
@@ -411,11 +413,11 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 		r = -ENOMEM;
 		goto fail_fds;
 	}
-	pthread_mutex_init(&c->lock, NULL);
 	c->fork_gen = LOAD_RLX(&rkv__fork_gen);
 	c->sock = sock;
 	c->ep = c->self_efd = -1;
 	c->pidfd = -1;
+	c->wake = c->wake_rd = -1;
 	{
 		struct ucred cr;
 		socklen_t crl = sizeof(cr);
@@ -426,8 +428,9 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 			c->producer_pid = cr.pid;
 		}
 	}
-	c->wake = fds[2];
-	fds[2] = -1;
+	c->wake_rd = fds[2];
+	c->wake = fds[3];
+	fds[2] = fds[3] = -1;
 	c->id = w->id;
 	c->token = w->token;
 	c->policy = opts->policy;
@@ -509,9 +512,9 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 	c->tail_seen = c->head;
 	c->rel_tail = LOAD_ACQ(&c->chan->release_tail);
 
-	if (nfds == 4) {
+	if (nfds == 5) {
 		struct rkv_wire_group gh;
-		r = rkv__map(fds[3], w->group_size, 1, &base);
+		r = rkv__map(fds[4], w->group_size, 1, &base);
 		if (r) {
 			rkv__set_reason(why, why_len, "cannot map the group queue: %s", strerror(-r));
 			goto fail_c;
@@ -546,17 +549,18 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 	/* The mappings keep the memory; the descriptors are no longer needed. */
 	close(fds[0]);
 	close(fds[1]);
-	if (nfds == 4)
-		close(fds[3]);
+	if (nfds == 5)
+		close(fds[4]);
 	*out = c;
 	return 0;
 
 fail_c:
-	/* c owns sock and the wake socket now; the memfds are still ours. */
+	/* c owns sock and the wake pipe and socket now; the memfds are
+	 * still ours. */
 	close(fds[0]);
 	close(fds[1]);
-	if (nfds == 4)
-		close(fds[3]);
+	if (nfds == 5)
+		close(fds[4]);
 	for (uint32_t i = 0; i < n_ext; i++)
 		close(ext_fds[i]);
 	rkv_consumer_detach(c);
@@ -659,6 +663,8 @@ void rkv_consumer_detach(rkv_consumer *c)
 		close(c->pidfd);
 	if (c->wake >= 0)
 		close(c->wake);
+	if (c->wake_rd >= 0)
+		close(c->wake_rd);
 	if (c->self_efd >= 0)
 		close(c->self_efd);
 	if (c->ep >= 0)
@@ -679,11 +685,39 @@ void rkv_consumer_detach(rkv_consumer *c)
 	if (c->grp)
 		rkv__unmap(c->grp, c->grp_size);
 	free(c->held);
-	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
 /* ==== taking frames ======================================================= */
+
+/*
+ * The release side's lock. Acquire takes no lock: it alone advances the
+ * ready ring and hands out views; release (from any thread) and a rejected
+ * frame push onto the release ring, which has one writer at a time. A
+ * spinlock: one atomic exchange to take it, a plain store to drop it, and
+ * it is held for a few stores.
+ */
+static void rel_lock(rkv_consumer *c)
+{
+	for (int spins = 0; __atomic_exchange_n(&c->rel_lock, 1, __ATOMIC_ACQUIRE); spins++) {
+		while (LOAD_RLX(&c->rel_lock)) {
+			if (++spins > 1000)
+				sched_yield();
+			else
+				rkv__cpu_relax();
+		}
+	}
+}
+
+static void rel_unlock(rkv_consumer *c)
+{
+	STORE_REL(&c->rel_lock, 0);
+}
+
+static uint32_t nheld(rkv_consumer *c)
+{
+	return (uint32_t)(LOAD_RLX(&c->n_acquired) - LOAD_ACQ(&c->n_released));
+}
 
 /* The producer puts a new nonzero value in producer_waiting each time it
  * goes to sleep; signal each sleep once. */
@@ -693,8 +727,8 @@ static void wake_producer(rkv_consumer *c)
 
 	FENCE();
 	w = LOAD_RLX(&c->pool->producer_waiting);
-	if (w && w != c->signalled) {
-		c->signalled = w;
+	if (w && w != LOAD_RLX(&c->signalled)) {
+		STORE_RLX(&c->signalled, w);
 		rkv__wake_send(c->wake);
 	}
 }
@@ -880,27 +914,29 @@ static int wait_events(rkv_consumer *c, int64_t deadline)
 }
 
 /*
- * Turn entry @e into a view (lock held). The slot index and the descriptor
- * come from the producer's memory: both are checked, and a frame that fails
- * goes back where it names a slot we can give back.
+ * Turn entry @e into a view. The slot index and the descriptor come from
+ * the producer's memory: both are checked, and a frame that fails goes back
+ * where it names a slot we can give back.
  */
 static int make_view(rkv_consumer *c, uint64_t e, int tag_is_pos, struct rkv_view *v)
 {
 	uint32_t s = RKV_ENTRY_SLOT(e);
 	struct rkv_wire_slot d;
 
-	if (s >= c->nslots || c->held[s])
+	if (s >= c->nslots || LOAD_RLX(&c->held[s]))
 		return -EPROTO; /* not a slot we can give back */
 	memcpy(&d, &c->slots[s], sizeof(d));
 	if ((!tag_is_pos && (uint32_t)d.pub_seq != RKV_ENTRY_TAG(e)) ||
 	    rkv_frame_check(&d.frame, c->capacity)) {
+		rel_lock(c);
 		push_release(c, s);
+		rel_unlock(c);
 		return -EPROTO;
 	}
 	if (++c->next_token == 0)
 		c->next_token = 1;
-	c->held[s] = c->next_token;
-	STORE_RLX(&c->nheld, c->nheld + 1);
+	STORE_RLX(&c->held[s], c->next_token);
+	STORE_RLX(&c->n_acquired, c->n_acquired + 1);
 	c->taken++;
 	STORE_RLX(&c->chan->taken, c->taken);
 	memset(v, 0, sizeof(*v));
@@ -940,9 +976,7 @@ static int try_acquire(rkv_consumer *c, struct rkv_view *v)
 		c->gone = ev == 2 ? -ENOTCONN : -ECONNRESET;
 		return c->gone;
 	}
-	pthread_mutex_lock(&c->lock);
 	r = make_view(c, e, r == 2, v);
-	pthread_mutex_unlock(&c->lock);
 	/* Taking made room in a queue the producer may be waiting on (not
 	 * so for a mailbox). Checked after the view is made, to keep the
 	 * fence off the frame's way to the caller. */
@@ -964,7 +998,7 @@ static int try_acquire(rkv_consumer *c, struct rkv_view *v)
 
 static void drain_wakes(rkv_consumer *c)
 {
-	rkv__wake_drain(c->wake);
+	rkv__wake_drain(c->wake_rd);
 	if (c->self_pending) {
 		rkv__efd_drain(c->self_efd);
 		c->self_pending = 0;
@@ -1017,7 +1051,7 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 		return -EINVAL;
 	if (forked(c))
 		return -ECHILD;
-	if (LOAD_RLX(&c->nheld) >= c->max_held) {
+	if (nheld(c) >= c->max_held) {
 		/* Say why if the lease broke: an evicted consumer may be
 		 * unable to give its views back. */
 		if (!c->gone)
@@ -1104,19 +1138,22 @@ int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v)
 	if (forked(c))
 		return -ECHILD;
 	s = v->slot;
-	pthread_mutex_lock(&c->lock);
-	if (s >= c->nslots || v->token == 0 || c->held[s] != v->token) {
-		pthread_mutex_unlock(&c->lock);
+	if (s >= c->nslots || v->token == 0 || LOAD_RLX(&c->held[s]) != v->token)
 		return -EINVAL;
-	}
+	/* The CPU is done reading (a syscall: outside the lock). */
 	if (c->ext && c->ext[s].sync)
 		rkv__dmabuf_sync(c->ext[s].fd, 0, 0);
+	rel_lock(c);
+	if (LOAD_RLX(&c->held[s]) != v->token) {
+		rel_unlock(c); /* another thread released it meanwhile */
+		return -EINVAL;
+	}
 	r = push_release(c, s);
 	if (r >= 0) {
-		c->held[s] = 0;
-		STORE_RLX(&c->nheld, c->nheld - 1);
+		STORE_RLX(&c->held[s], 0);
+		STORE_REL(&c->n_released, c->n_released + 1);
 	}
-	pthread_mutex_unlock(&c->lock);
+	rel_unlock(c);
 	if (r < 0)
 		return r;
 	memset(v, 0, sizeof(*v));
@@ -1162,7 +1199,7 @@ int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *out, size_t s
 	st.max_held = c->max_held;
 	/* What we pin, from our own side: exact, where the producer's books
 	 * lag until it reads our release ring. */
-	st.outstanding = LOAD_RLX(&c->nheld);
+	st.outstanding = nheld(c);
 	if (c->policy == RKV_POLICY_LATEST)
 		st.outstanding += LOAD_RLX(&c->chan->mailbox) != RKV_MAILBOX_EMPTY;
 	else if (c->policy != RKV_POLICY_GROUP)

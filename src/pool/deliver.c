@@ -143,7 +143,7 @@ void deliver_wake_group(rkv_producer *p, struct group *g)
 			continue;
 		if (LOAD_RLX(&c->chan->consumer_waiting) &&
 		    __atomic_exchange_n(&c->chan->consumer_waiting, 0, __ATOMIC_ACQ_REL)) {
-			rkv__wake_send(c->wake);
+			rkv__wake_pipe(c->wake_pipe);
 			g->next_wake = i + 1;
 			return;
 		}
@@ -161,6 +161,6 @@ void deliver_wake_consumers(rkv_producer *p)
 		c->wake_pending = 0;
 		if (cons_live(c) && LOAD_RLX(&c->chan->consumer_waiting) &&
 		    __atomic_exchange_n(&c->chan->consumer_waiting, 0, __ATOMIC_ACQ_REL))
-			rkv__wake_send(c->wake);
+			rkv__wake_pipe(c->wake_pipe);
 	}
 }

@@ -70,6 +70,13 @@ void rkv__efd_drain(int fd);
  * no longer cares). */
 void rkv__wake_send(int fd);
 
+/* Wake the consumer on the write end @fd of its wake pipe: one byte, never
+ * blocking (the write end is ours alone, O_NONBLOCK; a full pipe already
+ * means "wake up"). The producer keeps a read end open, so this never
+ * raises SIGPIPE. A pipe wakes faster than a socket (no buffer to allocate
+ * per byte): this is on every frame's way to a sleeping consumer. */
+void rkv__wake_pipe(int fd);
+
 /* Read every pending wake byte from @fd, without blocking. */
 void rkv__wake_drain(int fd);
 

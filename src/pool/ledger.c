@@ -271,9 +271,13 @@ void ledger_forget(rkv_producer *p, struct cons *c)
 		epoll_ctl(p->wake_ep, EPOLL_CTL_DEL, c->wake, NULL);
 		close(c->wake);
 	}
+	if (c->wake_pipe >= 0)
+		close(c->wake_pipe);
+	if (c->wake_keep >= 0)
+		close(c->wake_keep);
 	if (c->chan)
 		rkv__unmap(c->chan, c->chan_size);
-	c->sock = c->wake = c->pidfd = -1;
+	c->sock = c->wake = c->wake_pipe = c->wake_keep = c->pidfd = -1;
 	c->welcoming = 0;
 	c->chan = NULL;
 	c->state = CS_FREE;

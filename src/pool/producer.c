@@ -62,6 +62,10 @@ static void destroy_forked_copy(rkv_producer *p)
 				close(c->sock);
 			if (c->wake >= 0)
 				close(c->wake);
+			if (c->wake_pipe >= 0)
+				close(c->wake_pipe);
+			if (c->wake_keep >= 0)
+				close(c->wake_keep);
 			if (c->pidfd >= 0)
 				close(c->pidfd);
 			rkv__unmap(c->chan, c->chan_size);
@@ -363,7 +367,7 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts_in, r
 		struct cons *c = &p->cons[i];
 		struct group *g = &p->groups[i];
 		c->id = i;
-		c->sock = c->wake = c->pidfd = -1;
+		c->sock = c->wake = c->wake_pipe = c->wake_keep = c->pidfd = -1;
 		c->st = &p->stats[i];
 		c->owned = calloc(p->words, 8);
 		g->fd = -1;

@@ -59,7 +59,10 @@ struct cons {
 	uint32_t policy, depth, max_held, flags;
 	int sock;                 /* the lease */
 	int pidfd;                /* the attaching process, to see it die */
-	int wake;                 /* our end of the wake socketpair */
+	int wake;                 /* our end of the wake socketpair: the consumer wakes us */
+	int wake_pipe;            /* write end of the pipe that wakes the consumer */
+	int wake_keep;            /* its read end: kept so a write never meets a pipe
+				   * without readers (SIGPIPE); never read */
 	int32_t doom_code;        /* -ECONNRESET when evicted, else 0 */
 	int welcoming;            /* the service thread is sending its welcome on sock:
 				   * forgetting it must not close sock (attach.c does) */

@@ -166,14 +166,27 @@ void rkv__wake_send(int fd)
 	while (n < 0 && errno == EINTR);
 }
 
+void rkv__wake_pipe(int fd)
+{
+	char b = 1;
+	ssize_t n;
+
+	do
+		n = write(fd, &b, 1);
+	while (n < 0 && errno == EINTR);
+}
+
 void rkv__wake_drain(int fd)
 {
 	char buf[64];
 	ssize_t n;
 
-	/* Bounded: a peer that keeps sending cannot keep us here. */
+	/* Bounded: a peer that keeps sending cannot keep us here. The
+	 * descriptions read here are O_NONBLOCK and this side's own (the
+	 * producer's socket end; the consumer's pipe end, which only the
+	 * consumer reads). */
 	for (int i = 0; i < 8; i++) {
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < (ssize_t)sizeof(buf))

@@ -261,15 +261,17 @@ static_assert(sizeof(struct rkv_wire_hello) == 96, "hello size");
 
 /*
  * producer -> consumer, the answer; fds ride along with SCM_RIGHTS in the
- * order pool, chan, wake socket, group (as present). The wake socket is one
- * end of a socketpair private to this consumer: each side wakes the other
- * by sending a byte with MSG_DONTWAIT, so neither side's sleep depends on a
- * file description the other can change (an eventfd shared by SCM_RIGHTS
- * would let the peer clear O_NONBLOCK or read the other side's wake-ups).
+ * order pool, chan, wake pipe, wake socket, group (as present). The wake
+ * pipe's read end is how the producer wakes this consumer (it writes the
+ * write end, which it alone holds, non-blocking); the wake socket, one end
+ * of a socketpair private to this consumer, is how the consumer wakes the
+ * producer (send with MSG_DONTWAIT). Neither side's wake-up depends on a
+ * file description the other can change, nor can either read the other's
+ * wake-ups (an eventfd shared by SCM_RIGHTS allowed both).
  * For a pool with external slots, ext_slots messages follow, each a
  * struct rkv_wire_slotfds with its fds, slot by slot.
  */
-#define RKV_WELCOME_FDS_MAX 4
+#define RKV_WELCOME_FDS_MAX 5
 struct rkv_wire_welcome {
 	uint32_t magic;
 	uint32_t version;
