@@ -1999,6 +1999,60 @@ static void test_group_stale_claim(void)
 	rkv_producer_destroy(p);
 }
 
+/* ---- group counters ------------------------------------------------------ */
+
+/*
+ * A group has counters of its own: every frame published since the group
+ * was made is delivered to it or dropped by it, and the frames its members
+ * took are claimed; a member's delivered counts what it took, its dropped
+ * nothing (before, a group's drops were counted on one member and
+ * delivered + dropped added up for no one). Block and drop consumers:
+ * delivered + dropped = published since they attached.
+ */
+static void test_group_stats(void)
+{
+	char name[NAMELEN];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "gstat"), 12, 1);
+	struct rkv_consumer_opts go = cons_opts(RKV_POLICY_GROUP, 2, 1);
+	go.group = "workers";
+	rkv_consumer *m1 = attach(name, go);
+	rkv_consumer *m2 = attach(name, go);
+	rkv_consumer *d = attach(name, cons_opts(RKV_POLICY_DROP, 2, 1));
+	struct rkv_view v;
+
+	/* 2 frames fill the group queue and d's; 3 more are dropped by both */
+	for (uint64_t s = 1; s <= 5; s++)
+		CHECK_INT(publish_seq(p, s), >=, 0);
+	CHECK_OK(rkv_consumer_acquire(m1, &v, 0));
+	CHECK_OK(rkv_consumer_release(m1, &v));
+	CHECK_OK(rkv_consumer_acquire(m2, &v, 0));
+	CHECK_OK(rkv_consumer_release(m2, &v));
+	CHECK_EQ(publish_seq(p, 6), 1); /* to the group; d is still full */
+
+	struct rkv_group_stats g[2];
+	CHECK_EQ(rkv_pool_group_stats(name, g, 2, sizeof g[0]), 1);
+	CHECK_STR(g[0].name, "workers");
+	CHECK_UINT(g[0].members, ==, 2);
+	CHECK_UINT(g[0].queue_depth, ==, 2);
+	CHECK_UINT(g[0].delivered + g[0].dropped, ==, 6);
+	CHECK_UINT(g[0].dropped, ==, 3);
+	CHECK_UINT(g[0].claimed, ==, 2);
+	CHECK_UINT(g[0].queued, ==, 1);
+	struct rkv_consumer_stats s1 = cstats(m1), s2 = cstats(m2), sd = cstats(d);
+	CHECK_UINT(s1.delivered + s2.delivered, ==, 2);
+	CHECK_UINT(s1.dropped + s2.dropped, ==, 0);
+	CHECK_UINT(sd.delivered + sd.dropped, ==, 6);
+	CHECK_UINT(pstats(p).groups, ==, 1);
+	rkv_consumer_detach(m1);
+	rkv_consumer_detach(m2);
+	rkv_consumer_detach(d);
+	for (int i = 0; i < 200 && pstats(p).groups != 0; i++)
+		sleep_ns(5 * MS);
+	CHECK_UINT(pstats(p).groups, ==, 0);
+	CHECK_EQ(rkv_pool_group_stats(name, g, 2, sizeof g[0]), 0);
+	rkv_producer_destroy(p);
+}
+
 int main(void)
 {
 	test_watchdog(100);
@@ -2028,6 +2082,7 @@ int main(void)
 	test_opts_size();
 	test_external();
 	test_group_stale_claim();
+	test_group_stats();
 	printf("unit_pool: ok\n");
 	return 0;
 }

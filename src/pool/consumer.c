@@ -939,11 +939,13 @@ static int make_view(rkv_consumer *c, uint64_t e, int tag_is_pos, struct rkv_vie
 	STORE_RLX(&c->n_acquired, c->n_acquired + 1);
 	c->taken++;
 	STORE_RLX(&c->chan->taken, c->taken);
-	memset(v, 0, sizeof(*v));
+	/* Field by field: a memset of the whole view is measurable here. */
 	v->frame = d.frame;
 	v->capacity = c->capacity;
 	v->slot = s;
 	v->token = c->next_token;
+	v->pad0 = 0;
+	memset(v->reserved, 0, sizeof(v->reserved));
 	if (c->ext) {
 		v->fd = c->ext[s].fd;
 		v->fd_offset = c->ext[s].offset;
