@@ -2053,6 +2053,78 @@ static void test_group_stats(void)
 	rkv_producer_destroy(p);
 }
 
+/* ---- releases from another thread ---------------------------------------- */
+
+/*
+ * pool.h lets any thread release (a garbage collector's finalizer) while one
+ * thread acquires, and read the consumer's counters meanwhile. One thread
+ * acquires every frame and hands the views over; another releases them and
+ * reads stats. Under TSan this is the check that acquire and release share
+ * no unsynchronised state.
+ */
+#define HANDOFF 64
+struct handoff {
+	rkv_consumer *c;
+	struct rkv_view v[HANDOFF];
+	uint64_t put, got; /* atomics */
+	uint64_t total;
+};
+
+static void *releaser_thread(void *arg)
+{
+	struct handoff *h = arg;
+	uint64_t n = 0;
+
+	while (n < h->total) {
+		if (n == __atomic_load_n(&h->put, __ATOMIC_ACQUIRE)) {
+			sleep_ns(20000);
+			continue;
+		}
+		struct rkv_view *v = &h->v[n % HANDOFF];
+		CHECK_OK(rkv_consumer_release(h->c, v));
+		struct rkv_consumer_stats st;
+		CHECK_OK(rkv_consumer_stats(h->c, &st, sizeof st));
+		n++;
+		__atomic_store_n(&h->got, n, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void test_release_threads(void)
+{
+	char name[NAMELEN];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "relthr"), 16, 1);
+	static struct handoff h;
+	pthread_t t;
+
+	memset(&h, 0, sizeof h);
+	h.c = attach(name, cons_opts(RKV_POLICY_BLOCK, 4, 8));
+	h.total = 3000;
+	CHECK_EQ(pthread_create(&t, NULL, releaser_thread, &h), 0);
+	for (uint64_t s = 0; s < h.total; s++) {
+		struct rkv_view v;
+		CHECK_EQ(publish_seq(p, s + 1), 1);
+		for (;;) {
+			int r = rkv_consumer_acquire(h.c, &v, 1000 * MS);
+			if (r == -EBUSY) { /* the releaser is behind: 8 held */
+				sleep_ns(20000);
+				continue;
+			}
+			CHECK_OK(r);
+			break;
+		}
+		check_view(&v, s + 1);
+		while (s - __atomic_load_n(&h.got, __ATOMIC_ACQUIRE) >= HANDOFF)
+			sleep_ns(20000);
+		h.v[s % HANDOFF] = v;
+		__atomic_store_n(&h.put, s + 1, __ATOMIC_RELEASE);
+	}
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(rkv__producer_free_slots(p), 16);
+	rkv_consumer_detach(h.c);
+	rkv_producer_destroy(p);
+}
+
 int main(void)
 {
 	test_watchdog(100);
@@ -2083,6 +2155,7 @@ int main(void)
 	test_external();
 	test_group_stale_claim();
 	test_group_stats();
+	test_release_threads();
 	printf("unit_pool: ok\n");
 	return 0;
 }

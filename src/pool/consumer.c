@@ -1205,10 +1205,13 @@ int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *out, size_t s
 	if (c->policy == RKV_POLICY_LATEST)
 		st.outstanding += LOAD_RLX(&c->chan->mailbox) != RKV_MAILBOX_EMPTY;
 	else if (c->policy != RKV_POLICY_GROUP)
-		st.outstanding += (uint32_t)(LOAD_ACQ(&c->chan->ready_tail) - c->head);
+		st.outstanding += (uint32_t)(LOAD_ACQ(&c->chan->ready_tail) -
+					     LOAD_RLX(&c->chan->ready_head));
 	/* A group member's frames are the ones it claimed. */
-	st.delivered = c->policy == RKV_POLICY_GROUP ? c->taken : LOAD_RLX(&w->delivered);
-	st.received = c->taken;
+	/* From the shared copies: this may run on another thread than
+	 * acquire, which owns c->head and c->taken. */
+	st.received = LOAD_RLX(&c->chan->taken);
+	st.delivered = c->policy == RKV_POLICY_GROUP ? st.received : LOAD_RLX(&w->delivered);
 	st.dropped = c->policy == RKV_POLICY_GROUP ? 0 : LOAD_RLX(&w->dropped);
 	st.replaced = LOAD_RLX(&w->replaced);
 	memcpy(st.label, w->label, RKV_LABEL_MAX);
