@@ -20,6 +20,8 @@
 
 #include "pool/internal.h"
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "test.h"
@@ -2125,6 +2127,35 @@ static void test_release_threads(void)
 	rkv_producer_destroy(p);
 }
 
+/* ---- the attach timeout --------------------------------------------------- */
+
+/*
+ * attach_timeout_ns bounds attach's wait for an answer: here "the pool" is
+ * a bare socket bound to the pool's name that accepts nothing and never
+ * answers (a producer stuck, or an impostor).
+ */
+static void test_attach_timeout(void)
+{
+	char name[NAMELEN];
+	struct sockaddr_un sun;
+	uint32_t len;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	test_pool_name(name, sizeof name, "mute");
+	CHECK(fd >= 0);
+	CHECK(rkv__sock_addr(name, &sun, &len) > 0);
+	CHECK_OK(bind(fd, (struct sockaddr *)&sun, len));
+	CHECK_OK(listen(fd, 4));
+	struct rkv_consumer_opts o = cons_opts(RKV_POLICY_DROP, 1, 1);
+	o.attach_timeout_ns = 200 * MS;
+	int64_t t0 = test_now_ns();
+	ATTACH_FAILS(name, o, ETIMEDOUT);
+	/* the option was used, not the 5 s default (a bound 15 times the
+	 * option, not a measurement) */
+	CHECK_INT(test_now_ns() - t0, <, 3000 * MS);
+	close(fd);
+}
+
 int main(void)
 {
 	test_watchdog(100);
@@ -2156,6 +2187,7 @@ int main(void)
 	test_group_stale_claim();
 	test_group_stats();
 	test_release_threads();
+	test_attach_timeout();
 	printf("unit_pool: ok\n");
 	return 0;
 }
