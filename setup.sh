@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 
 # Build and test: gcc make meson ninja-build pkg-config python3.
 # CI's extra jobs (.ci/run): clang and its sanitizer runtimes, valgrind, g++.
-packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev valgrind g++ libdrm-dev"
+packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev valgrind g++ libdrm-dev libjson-c-dev"
 
 missing=
 for pkg in $packages; do

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rkv - the command-line client.
+ *
+ *   rkv pools [--json]
+ *   rkv watch POOL [--policy P] [--group G] [--depth N] [--frames N]
+ *                  [--seconds S] [--json]
+ *
+ * Exit status: 0 done; 1 the command failed (no such pool, not admitted,
+ * the producer went away); 2 bad usage. Errors go to stderr as one line.
+ * --json output is made with json-c: one object for `pools`; for `watch`
+ * one object per frame (a line each) and a summary object last.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <rkv/frame.h>
+#include <rkv/pool.h>
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define MAX_POOLS 256
+#define NAME_PREFIX "@rkvision/"
+
+static const char *prog = "rkv";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rkv COMMAND [OPTIONS]\n"
+		"\n"
+		"commands:\n"
+		"  pools [--json]          the live pools on this machine: producer, slots,\n"
+		"                          consumers and their counters\n"
+		"  watch POOL [OPTIONS]    attach to POOL, print every frame, then a summary\n"
+		"                          (fps, latency, drops)\n"
+		"      --policy P          block, drop, latest (default) or group\n"
+		"      --group G           the group to join (with --policy group)\n"
+		"      --depth N           queue depth (block, drop, group)\n"
+		"      --frames N          stop after N frames\n"
+		"      --seconds S         stop after S seconds\n"
+		"      --json              one JSON object per frame, then the summary\n"
+		"  help                    this text\n"
+		"\n"
+		"Exit status: 0 done, 1 the command failed, 2 bad usage.\n");
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void print_json(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+}
+
+/* ==== pools ================================================================ */
+
+/*
+ * Live pools are listening abstract Unix sockets named "@rkvision/NAME" in
+ * /proc/net/unix (of this network namespace, like the pools themselves).
+ */
+static int find_pools(char names[][RKV_NAME_MAX + 1], int max)
+{
+	FILE *f = fopen("/proc/net/unix", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof line, f)) { /* the header */
+		fclose(f);
+		return 0;
+	}
+	while (fgets(line, sizeof line, f)) {
+		unsigned long flags, type, state;
+		char path[256] = "";
+		if (sscanf(line, "%*s %*s %*s %lx %lx %lx %*s %255s", &flags, &type, &state, path) != 4)
+			continue;
+		if (!(flags & 0x10000) || strncmp(path, NAME_PREFIX, strlen(NAME_PREFIX)) != 0)
+			continue; /* not listening, or not a pool */
+		const char *name = path + strlen(NAME_PREFIX);
+		if (!name[0] || strlen(name) > RKV_NAME_MAX)
+			continue;
+		int dup = 0;
+		for (int i = 0; i < n; i++)
+			dup |= strcmp(names[i], name) == 0;
+		if (!dup && n < max)
+			snprintf(names[n++], RKV_NAME_MAX + 1, "%s", name);
+	}
+	fclose(f);
+	return n;
+}
+
+static struct json_object *consumer_json(const struct rkv_consumer_stats *c)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "id", json_object_new_int64(c->id));
+	json_object_object_add(o, "policy", json_object_new_string(rkv_policy_name(c->policy)));
+	json_object_object_add(o, "pid", json_object_new_int64(c->pid));
+	json_object_object_add(o, "label", json_object_new_string(c->label));
+	if (c->group[0])
+		json_object_object_add(o, "group", json_object_new_string(c->group));
+	json_object_object_add(o, "queue_depth", json_object_new_int64(c->queue_depth));
+	json_object_object_add(o, "max_held", json_object_new_int64(c->max_held));
+	json_object_object_add(o, "outstanding", json_object_new_int64(c->outstanding));
+	json_object_object_add(o, "delivered", json_object_new_int64((int64_t)c->delivered));
+	json_object_object_add(o, "received", json_object_new_int64((int64_t)c->received));
+	json_object_object_add(o, "dropped", json_object_new_int64((int64_t)c->dropped));
+	json_object_object_add(o, "replaced", json_object_new_int64((int64_t)c->replaced));
+	return o;
+}
+
+static int cmd_pools(int argc, char **argv)
+{
+	static char names[MAX_POOLS][RKV_NAME_MAX + 1];
+	int json = 0, n, failed = 0;
+	struct json_object *all = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "%s pools: unknown option '%s'\n", prog, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	n = find_pools(names, MAX_POOLS);
+	if (n < 0) {
+		fprintf(stderr, "%s pools: cannot read /proc/net/unix: %s\n", prog, strerror(-n));
+		return EXIT_FAIL;
+	}
+	if (json)
+		all = json_object_new_array();
+	else if (n == 0)
+		printf("no pools\n");
+	for (int i = 0; i < n; i++) {
+		struct rkv_pool_stats ps;
+		struct rkv_consumer_stats cs[RKV_MAX_CONSUMERS];
+		int nc = rkv_pool_stats(names[i], &ps, sizeof ps, cs, RKV_MAX_CONSUMERS, sizeof cs[0]);
+		if (json) {
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "name", json_object_new_string(names[i]));
+			if (nc < 0) {
+				json_object_object_add(o, "error", json_object_new_string(strerror(-nc)));
+				json_object_array_add(all, o);
+				continue;
+			}
+			json_object_object_add(o, "producer_pid", json_object_new_int64(ps.producer_pid));
+			json_object_object_add(o, "slots", json_object_new_int64(ps.slot_count));
+			json_object_object_add(o, "slot_capacity", json_object_new_int64((int64_t)ps.slot_capacity));
+			json_object_object_add(o, "slots_free", json_object_new_int64(ps.slots_free));
+			json_object_object_add(o, "external_slots", json_object_new_boolean(ps.external));
+			json_object_object_add(o, "published", json_object_new_int64((int64_t)ps.published));
+			json_object_object_add(o, "producer_waits", json_object_new_int64((int64_t)ps.producer_waits));
+			json_object_object_add(o, "block_timeouts", json_object_new_int64((int64_t)ps.block_timeouts));
+			json_object_object_add(o, "evictions", json_object_new_int64((int64_t)ps.evictions));
+			struct json_object *ca = json_object_new_array();
+			for (int k = 0; k < nc && k < RKV_MAX_CONSUMERS; k++)
+				json_object_array_add(ca, consumer_json(&cs[k]));
+			json_object_object_add(o, "consumers", ca);
+			json_object_array_add(all, o);
+			continue;
+		}
+		if (nc < 0) {
+			printf("%-24s %s\n", names[i], strerror(-nc));
+			failed++;
+			continue;
+		}
+		printf("%-24s pid %-7d slots %u x %" PRIu64 " B (%u free%s)  published %" PRIu64
+		       "  consumers %d\n",
+		       names[i], ps.producer_pid, ps.slot_count, ps.slot_capacity, ps.slots_free,
+		       ps.external ? ", external" : "", ps.published, nc);
+		for (int k = 0; k < nc && k < RKV_MAX_CONSUMERS; k++) {
+			const struct rkv_consumer_stats *c = &cs[k];
+			printf("    #%-2u %-6s pid %-7d %-16s delivered %" PRIu64 "  received %" PRIu64
+			       "  dropped %" PRIu64 "  replaced %" PRIu64 "  holding %u%s%s\n",
+			       c->id, rkv_policy_name(c->policy), c->pid, c->label[0] ? c->label : "-",
+			       c->delivered, c->received, c->dropped, c->replaced, c->outstanding,
+			       c->group[0] ? "  group " : "", c->group);
+		}
+	}
+	if (json) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "pools", all);
+		print_json(o);
+		json_object_put(o);
+	}
+	(void)failed;
+	return 0;
+}
+
+/* ==== watch ================================================================ */
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int cmd_watch(int argc, char **argv)
+{
+	struct rkv_consumer_opts o = { .policy = RKV_POLICY_LATEST };
+	const char *pool = NULL;
+	uint32_t frames = 0, seconds = 0, depth = 0;
+	int json = 0, r;
+	char err[256] = "";
+	int64_t *lat = NULL;
+	size_t nlat = 0, cap = 0;
+	uint64_t got = 0, bytes = 0, first_seq = 0, last_seq = 0;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
+			json = 1;
+		} else if (strcmp(a, "--policy") == 0 && v) {
+			r = rkv_policy_parse(v);
+			if (r < 0) {
+				fprintf(stderr, "%s watch: unknown policy '%s'\n", prog, v);
+				return EXIT_USAGE;
+			}
+			o.policy = (uint32_t)r;
+			i++;
+		} else if (strcmp(a, "--group") == 0 && v) {
+			o.group = v;
+			i++;
+		} else if ((strcmp(a, "--frames") == 0 || strcmp(a, "--seconds") == 0 ||
+			    strcmp(a, "--depth") == 0) && v) {
+			uint32_t *dst = a[2] == 'f' ? &frames : a[2] == 's' ? &seconds : &depth;
+			if (parse_u32(v, dst)) {
+				fprintf(stderr, "%s watch: %s wants a number, not '%s'\n", prog, a, v);
+				return EXIT_USAGE;
+			}
+			i++;
+		} else if (a[0] != '-' && !pool) {
+			pool = a;
+		} else {
+			fprintf(stderr, "%s watch: unknown or incomplete option '%s'\n", prog, a);
+			return EXIT_USAGE;
+		}
+	}
+	if (!pool) {
+		fprintf(stderr, "%s watch: which pool? (rkv pools lists them)\n", prog);
+		return EXIT_USAGE;
+	}
+	if (o.policy == RKV_POLICY_GROUP && !o.group) {
+		fprintf(stderr, "%s watch: --policy group needs --group G\n", prog);
+		return EXIT_USAGE;
+	}
+	o.queue_depth = depth;
+	o.label = "rkv watch";
+	o.errbuf = err;
+	o.errbuf_len = sizeof err;
+
+	/* Ctrl-C ends the watch with its summary: without SA_RESTART, the
+	 * library's wait returns -EINTR. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	rkv_consumer *c;
+	r = rkv_consumer_attach(pool, &o, &c);
+	if (r) {
+		fprintf(stderr, "%s watch: %s: %s\n", prog, pool, err[0] ? err : strerror(-r));
+		return EXIT_FAIL;
+	}
+	int64_t t0 = now_ns(), end = seconds ? t0 + (int64_t)seconds * 1000000000 : INT64_MAX;
+	int result = 0;
+	while (!stop && (!frames || got < frames)) {
+		struct rkv_view v;
+		int64_t left = end == INT64_MAX ? RKV_WAIT_FOREVER : end - now_ns();
+		if (left <= 0 && end != INT64_MAX)
+			break;
+		r = rkv_consumer_acquire(c, &v, left);
+		if (r == -EINTR || r == -ETIMEDOUT)
+			continue;
+		if (r) {
+			fprintf(stderr, "%s watch: %s: %s\n", prog, pool,
+				r == -EPIPE ? "the producer is gone" : strerror(-r));
+			result = EXIT_FAIL;
+			break;
+		}
+		int64_t l = now_ns() - v.frame.timestamp_ns;
+		if (nlat == cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			int64_t *n2 = ncap <= (1u << 22) ? realloc(lat, ncap * sizeof(*lat)) : NULL;
+			if (n2) {
+				lat = n2;
+				cap = ncap;
+			}
+		}
+		if (nlat < cap)
+			lat[nlat++] = l;
+		if (got == 0)
+			first_seq = v.frame.seq;
+		last_seq = v.frame.seq;
+		got++;
+		bytes += v.frame.bytes_used;
+		char fcc[5];
+		rkv_fourcc_str(v.frame.fourcc, fcc);
+		if (json) {
+			struct json_object *jo = json_object_new_object();
+			json_object_object_add(jo, "seq", json_object_new_int64((int64_t)v.frame.seq));
+			json_object_object_add(jo, "timestamp_ns", json_object_new_int64(v.frame.timestamp_ns));
+			json_object_object_add(jo, "latency_us", json_object_new_double(l / 1000.0));
+			json_object_object_add(jo, "format", json_object_new_string(fcc));
+			json_object_object_add(jo, "width", json_object_new_int64(v.frame.width));
+			json_object_object_add(jo, "height", json_object_new_int64(v.frame.height));
+			json_object_object_add(jo, "bytes", json_object_new_int64((int64_t)v.frame.bytes_used));
+			json_object_object_add(jo, "slot", json_object_new_int64(v.slot));
+			json_object_object_add(jo, "keyframe",
+					       json_object_new_boolean(!!(v.frame.flags & RKV_FRAME_KEYFRAME)));
+			print_json(jo);
+			json_object_put(jo);
+		} else {
+			printf("seq %-8" PRIu64 " %s %ux%u %8" PRIu64 " B  slot %-3u latency %9.1f us%s\n",
+			       v.frame.seq, fcc, v.frame.width, v.frame.height, v.frame.bytes_used, v.slot,
+			       l / 1000.0, v.frame.flags & RKV_FRAME_KEYFRAME ? "  key" : "");
+		}
+		fflush(stdout);
+		rkv_consumer_release(c, &v);
+	}
+	double secs = (now_ns() - t0) / 1e9;
+	struct rkv_consumer_stats st;
+	memset(&st, 0, sizeof st);
+	rkv_consumer_stats(c, &st, sizeof st);
+	qsort(lat, nlat, sizeof(*lat), cmp_i64);
+	double p50 = nlat ? lat[nlat / 2] / 1000.0 : 0, p99 = nlat ? lat[nlat * 99 / 100] / 1000.0 : 0;
+	if (json) {
+		struct json_object *s = json_object_new_object();
+		json_object_object_add(s, "summary", json_object_new_boolean(1));
+		json_object_object_add(s, "pool", json_object_new_string(pool));
+		json_object_object_add(s, "policy", json_object_new_string(rkv_policy_name(o.policy)));
+		json_object_object_add(s, "frames", json_object_new_int64((int64_t)got));
+		json_object_object_add(s, "seconds", json_object_new_double(secs));
+		json_object_object_add(s, "fps", json_object_new_double(secs > 0 ? got / secs : 0));
+		json_object_object_add(s, "latency_p50_us", json_object_new_double(p50));
+		json_object_object_add(s, "latency_p99_us", json_object_new_double(p99));
+		json_object_object_add(s, "first_seq", json_object_new_int64((int64_t)first_seq));
+		json_object_object_add(s, "last_seq", json_object_new_int64((int64_t)last_seq));
+		json_object_object_add(s, "dropped", json_object_new_int64((int64_t)st.dropped));
+		json_object_object_add(s, "replaced", json_object_new_int64((int64_t)st.replaced));
+		json_object_object_add(s, "bytes", json_object_new_int64((int64_t)bytes));
+		print_json(s);
+		json_object_put(s);
+	} else {
+		printf("%" PRIu64 " frames in %.2f s (%.1f fps), latency p50 %.1f us p99 %.1f us, "
+		       "dropped %" PRIu64 ", replaced %" PRIu64 "\n",
+		       got, secs, secs > 0 ? got / secs : 0, p50, p99, st.dropped, st.replaced);
+	}
+	free(lat);
+	rkv_consumer_detach(c);
+	return result;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "pools") == 0)
+		return cmd_pools(argc - 1, argv + 1);
+	if (strcmp(argv[1], "watch") == 0)
+		return cmd_watch(argc - 1, argv + 1);
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "%s: unknown command '%s' (rkv help lists them)\n", prog, argv[1]);
+	return EXIT_USAGE;
+}
