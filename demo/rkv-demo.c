@@ -380,8 +380,8 @@ static int consumer_main(const struct opts *o, int idx, struct shared *sh, int g
 		struct rkv_view v;
 		err = rkv_consumer_acquire(c, &v, 100 * 1000000LL);
 		int64_t t = now_ns();
-		if (err == -ETIMEDOUT || err == -EAGAIN) {
-			err = 0;
+		if (err == -ETIMEDOUT || err == -EAGAIN || err == -EINTR) {
+			err = 0; /* -EINTR: a signal, most likely the one that ends us */
 		} else if (err == -EPROTO) {
 			atomic_fetch_add(&r->bad, 1);
 			err = 0;
@@ -606,6 +606,12 @@ int main(int argc, char **argv)
 			pattern_fill(loan.data, &f);
 			f.timestamp_ns = now_ns(); /* captured: the frame is complete */
 			err = rkv_producer_publish(p, &loan, &f);
+			if (err == -EINTR) {
+				/* a signal while a block consumer was full: the
+				 * frame went to the others; the loop checks why */
+				published++;
+				continue;
+			}
 			if (err < 0) {
 				fprintf(stderr, "rkv-demo: publish: %s\n", strerror(-err));
 				rkv_producer_cancel(p, &loan);
@@ -615,6 +621,8 @@ int main(int argc, char **argv)
 			published++;
 		} else if (err == -ETIMEDOUT || err == -EAGAIN) {
 			loan_fail++;
+		} else if (err == -EINTR) {
+			continue; /* a signal: the loop's condition says whether to stop */
 		} else {
 			fprintf(stderr, "rkv-demo: loan: %s\n", strerror(-err));
 			status = 1;
