@@ -295,7 +295,10 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts_in, r
 		goto fail;
 	}
 	rkv__sock_addr(name, &sun, &sunlen);
-	if (bind(p->listen_fd, (struct sockaddr *)&sun, sunlen) < 0 || listen(p->listen_fd, 64) < 0) {
+	/* A deep backlog: a peer that connects in a loop fills a short one,
+	 * and an admitted consumer's connect would then wait its turn. */
+	if (bind(p->listen_fd, (struct sockaddr *)&sun, sunlen) < 0 ||
+	    listen(p->listen_fd, SOMAXCONN) < 0) {
 		r = -errno;
 		goto fail;
 	}

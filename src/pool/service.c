@@ -145,7 +145,7 @@ static void reject_keep(rkv_producer *p, int fd)
 }
 
 /*
- * Accept everything waiting. Credentials are checked here, before the peer
+ * Accept what is waiting. Credentials are checked here, before the peer
  * can take a place: a peer the pool does not admit is answered and closed
  * at once, so however fast it connects it never displaces an admitted one
  * (the pending table holds admitted peers only, and the backlog drains as
@@ -153,7 +153,9 @@ static void reject_keep(rkv_producer *p, int fd)
  */
 static void accept_all(rkv_producer *p)
 {
-	for (;;) {
+	/* Bounded per round: under a flood of connections the loop returns
+	 * to epoll, and hellos already waiting are served in between. */
+	for (int round = 0; round < 64; round++) {
 		int fd = accept4(p->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		int slot = -1;
 		int64_t oldest = INT64_MAX;
