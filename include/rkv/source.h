@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rkv/source.h - where frames come from: a test pattern, a V4L2 device, a
+ * media URI (files, RTSP, HTTP MJPEG through GStreamer).
+ *
+ * A source is opened from a config, says what it produces (format, size,
+ * rate, the largest frame), and then hands out frames one at a time: each
+ * frame stays the source's until rkv_source_done() gives it back (for V4L2,
+ * that is when its buffer goes back to the driver). A source that can
+ * export its buffers as DMA-BUF fds (V4L2 MMAP with VIDIOC_EXPBUF) says so,
+ * and frames then name the buffer they are in: the camera makes those fds
+ * the pool's slots and publishes without a copy.
+ *
+ * Backends are const ops tables (struct rkv_source_ops) that begin with
+ * their size; methods are appended over time and a missing one means
+ * -ENOTSUP. The built-in backends are chosen by the URI's scheme:
+ *   "testpattern" (or "testpattern:"), the default;
+ *   "v4l2:/dev/videoN", "v4l2:/dev/v4l/by-id/...", or a bare "/dev/..." path;
+ *   anything with "://" (file://, rtsp://, http://) or a file path ending in a
+ *   media extension: the media backend, where it was built.
+ *
+ * Errors: every call returns 0 (or a count) or a negative errno and never
+ * prints, aborts or exits; cfg->errbuf, if given, receives a sentence saying
+ * why open failed (for a format the device refuses: what it offers).
+ *
+ * Threads: a source is used by one thread at a time.
+ */
+#ifndef RKV_SOURCE_H
+#define RKV_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rkv/frame.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rkv_source rkv_source;
+
+/* rkv_source_config.flags */
+#define RKV_SOURCE_LOOP      (1u << 0) /* media files: start again at the end */
+#define RKV_SOURCE_NO_EXPORT (1u << 1) /* do not export buffers (the copy path) */
+
+struct rkv_source_config {
+	uint32_t size;          /* 0 or sizeof(struct rkv_source_config) */
+	uint32_t fourcc;        /* RKV_FMT_*; 0: the source's default */
+	uint32_t width, height; /* 0: the source's default */
+	uint32_t fps_num;       /* frames per fps_den seconds; 0: the default (30) */
+	uint32_t fps_den;       /* 0 = 1 */
+	uint32_t buffers;       /* buffers the source keeps (V4L2: REQBUFS); 0 = 4 */
+	uint32_t flags;         /* RKV_SOURCE_* */
+	const char *uri;        /* see above; NULL = "testpattern" */
+	const char *decoder;    /* media: the decoder element (e.g. "mppvideodec");
+				 * NULL: GStreamer picks (decodebin) */
+	char *errbuf;           /* optional: why open failed, NUL-terminated */
+	size_t errbuf_len;
+};
+
+/* What an open source produces. */
+struct rkv_source_info {
+	uint32_t fourcc;
+	uint32_t width, height;
+	uint32_t fps_num, fps_den;
+	uint32_t nbufs;          /* buffers rkv_source_export() can hand out; 0: none */
+	uint32_t pad0;
+	uint64_t frame_size;     /* the largest frame, in bytes: a pool slot's capacity */
+	struct rkv_frame layout; /* raw formats: fourcc, size and planes of every frame */
+	char backend[16];        /* "testpattern", "v4l2", "media" */
+	char device[64];         /* what it opened (a path, a URI), NUL-terminated */
+};
+
+/* A frame, the source's until rkv_source_done(). */
+struct rkv_source_frame {
+	struct rkv_frame frame;  /* seq, timestamp (CLOCK_MONOTONIC ns), format, planes,
+				  * bytes_used, flags */
+	const void *data;        /* frame.bytes_used bytes; valid until done */
+	int32_t buf;             /* the exported buffer it is in (0..nbufs-1), or -1 */
+	uint32_t pad0;
+	uint64_t reserved[2];
+};
+
+struct rkv_source_stats {
+	uint64_t frames;         /* frames handed out */
+	uint64_t dropped;        /* frames the source dropped: broken (V4L2_BUF_FLAG_ERROR,
+				  * truncated JPEG), or a gap in the driver's sequence */
+	uint64_t errors;         /* errors that stopped capture (device lost, stream error) */
+	uint64_t reopens;        /* successful reopens after an error */
+};
+
+/*
+ * The backend interface. A backend keeps its state behind s->priv (see
+ * src/source/); these are not called directly but through rkv_source_*.
+ */
+struct rkv_source_ops {
+	uint32_t size;          /* sizeof(struct rkv_source_ops) of the backend's build */
+	uint32_t pad0;
+	const char *name;
+	int (*open)(rkv_source *s, const struct rkv_source_config *cfg,
+		    struct rkv_source_info *info);
+	int (*export_buffers)(rkv_source *s, int *fds, uint64_t *offsets, uint32_t n);
+	int (*start)(rkv_source *s);
+	int (*fd)(rkv_source *s);
+	int (*next)(rkv_source *s, struct rkv_source_frame *f, int64_t timeout_ns);
+	int (*done)(rkv_source *s, struct rkv_source_frame *f);
+	int (*stop)(rkv_source *s);
+	void (*close)(rkv_source *s);
+	int (*stats)(rkv_source *s, struct rkv_source_stats *st);
+};
+
+/*
+ * Open the source @cfg names (cfg NULL: the default test pattern) and fill
+ * @info with what it produces. On success *@out owns it until
+ * rkv_source_close(). Errors: -EINVAL (config), -E2BIG (config larger than
+ * this library knows, with unknown non-zero bytes), -ENOENT (no such
+ * device or file), -ENOTSUP (the format, size or rate cannot be had: errbuf
+ * says what can; or no backend for the URI), -EACCES, -EBUSY (the device is
+ * in use), -ENOMEM, -EIO.
+ */
+int rkv_source_open(const struct rkv_source_config *cfg, rkv_source **out,
+		    struct rkv_source_info *info);
+
+/*
+ * Export the source's buffers as DMA-BUF fds: @n (info->nbufs) fds into
+ * @fds, each frame's data at @offsets[i] in fds[i] (@offsets may be NULL).
+ * Read-write exports; the caller owns the fds (close them). Before start.
+ * -ENOTSUP when the source cannot (no buffers, the driver cannot export,
+ * RKV_SOURCE_NO_EXPORT).
+ */
+int rkv_source_export(rkv_source *s, int *fds, uint64_t *offsets, uint32_t n);
+
+/* Start producing frames. 0, or -errno. */
+int rkv_source_start(rkv_source *s);
+
+/* A file descriptor that is readable when rkv_source_next() may have a frame
+ * (poll it with the camera's other fds). Owned by @s. -ENOTSUP if none. */
+int rkv_source_fd(rkv_source *s);
+
+/*
+ * The next frame: 0 = do not wait, a limit in ns, or -1 (forever). The
+ * frame is the source's until rkv_source_done(); a source keeps at most
+ * info->nbufs (or, without buffers, one) frames out at once, and then
+ * returns -EBUSY. The test pattern paces itself to its rate; a device
+ * paces itself. Errors: -EAGAIN (none yet, no wait), -ETIMEDOUT, -EINTR,
+ * -EBUSY, -ENODEV (the device is gone or broke: stop and close it, and
+ * open it again later), -EPIPE (a media source ended and does not loop).
+ */
+int rkv_source_next(rkv_source *s, struct rkv_source_frame *f, int64_t timeout_ns);
+
+/* Give frame @f back (V4L2: its buffer goes back to the driver). */
+int rkv_source_done(rkv_source *s, struct rkv_source_frame *f);
+
+/* Stop producing frames; frames out must be given back first. */
+int rkv_source_stop(rkv_source *s);
+
+/* Counters, into @st of @size bytes. */
+int rkv_source_stats(rkv_source *s, struct rkv_source_stats *st, size_t size);
+
+/* Stop and free everything; @s may be NULL. */
+void rkv_source_close(rkv_source *s);
+
+/* ---- the test pattern's content ----------------------------------------- */
+
+/*
+ * Every test-pattern frame of sequence number @seq, format @fourcc and size
+ * @width x @height has content fixed by those alone, so a consumer can
+ * verify a frame it received. Returns 0 if @f's bytes at @data are exactly
+ * that frame, or the offset + 1 of the first byte that differs, or -EINVAL
+ * (not a test-pattern format or layout).
+ */
+int64_t rkv_testpattern_verify(const struct rkv_frame *f, const void *data);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RKV_SOURCE_H */
