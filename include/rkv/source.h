@@ -107,6 +107,7 @@ struct rkv_source_ops {
 	int (*stop)(rkv_source *s);
 	void (*close)(rkv_source *s);
 	int (*stats)(rkv_source *s, struct rkv_source_stats *st);
+	int (*export_ro)(rkv_source *s, int *fds, uint32_t n);
 };
 
 /*
@@ -129,6 +130,16 @@ int rkv_source_open(const struct rkv_source_config *cfg, rkv_source **out,
  * RKV_SOURCE_NO_EXPORT).
  */
 int rkv_source_export(rkv_source *s, int *fds, uint64_t *offsets, uint32_t n);
+
+/*
+ * The same buffers exported again, read-only (V4L2: VIDIOC_EXPBUF with
+ * O_RDONLY): what a pool hands its consumers (rkv_pool_opts.slot_ro_fds),
+ * since a DMA-BUF cannot be reopened read-only and a read-only export cannot
+ * be mapped writable. @n fds into @fds, at the offsets rkv_source_export()
+ * gives; the caller owns them. Before start. -ENOTSUP as for
+ * rkv_source_export().
+ */
+int rkv_source_export_ro(rkv_source *s, int *fds, uint32_t n);
 
 /* Start producing frames. 0, or -errno. */
 int rkv_source_start(rkv_source *s);

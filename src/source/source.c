@@ -109,6 +109,15 @@ int rkv_source_export(rkv_source *s, int *fds, uint64_t *offsets, uint32_t n)
 	return s->ops->export_buffers(s, fds, offsets, n);
 }
 
+int rkv_source_export_ro(rkv_source *s, int *fds, uint32_t n)
+{
+	if (!s || !fds || n != s->info.nbufs || s->started)
+		return -EINVAL;
+	if (n == 0 || (s->cfg.flags & RKV_SOURCE_NO_EXPORT) || !HAS(s->ops, export_ro))
+		return -ENOTSUP;
+	return s->ops->export_ro(s, fds, n);
+}
+
 int rkv_source_start(rkv_source *s)
 {
 	int r;
