@@ -15,7 +15,8 @@
  * their size; methods are appended over time and a missing one means
  * -ENOTSUP. The built-in backends are chosen by the URI's scheme:
  *   "testpattern" (or "testpattern:"), the default;
- *   "v4l2:/dev/videoN", "v4l2:/dev/v4l/by-id/...", or a bare "/dev/..." path;
+ *   "v4l2:/dev/videoN", "v4l2:/dev/v4l/by-id/...", or a bare "/dev/..." path
+ *   (links are resolved; "v4l2:NAME" without a slash is /dev/v4l/by-id/NAME);
  *   anything with "://" (file://, rtsp://, http://) or a file path ending in a
  *   media extension: the media backend, where it was built.
  *
