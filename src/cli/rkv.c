@@ -5,6 +5,10 @@
  *   rkv pools [--json]
  *   rkv watch POOL [--policy P] [--group G] [--depth N] [--frames N]
  *                  [--seconds S] [--json]
+ *   rkv status [CAMERA] [--json]
+ *   rkv capture CAMERA start|stop
+ *   rkv fps CAMERA N
+ *   rkv snapshot CAMERA [-o FILE]
  *
  * Exit status: 0 done; 1 the command failed (no such pool, not admitted,
  * the producer went away); 2 bad usage. Errors go to stderr as one line.
@@ -22,13 +26,16 @@
 
 #include <json-c/json.h>
 
+#include <rkv/control.h>
 #include <rkv/frame.h>
 #include <rkv/pool.h>
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 #define MAX_POOLS 256
+#define PATH_MAX_CLI 480
 #define NAME_PREFIX "@rkvision/"
+#define CTL_PREFIX "@rkvision-ctl/"
 
 static const char *prog = "rkv";
 
@@ -48,6 +55,15 @@ static void usage(FILE *f)
 		"      --frames N          stop after N frames\n"
 		"      --seconds S         stop after S seconds\n"
 		"      --json              one JSON object per frame, then the summary\n"
+		"  status [CAMERA] [--json]\n"
+		"                          a camera's state and counters (every camera's\n"
+		"                          without CAMERA)\n"
+		"  capture CAMERA start|stop\n"
+		"                          start or stop publishing frames\n"
+		"  fps CAMERA N            publish at most N frames a second (0: all)\n"
+		"  snapshot CAMERA [-o FILE]\n"
+		"                          the next full-resolution frame, raw, into FILE\n"
+		"                          (default CAMERA-SEQ.raw here)\n"
 		"  help                    this text\n"
 		"\n"
 		"Exit status: 0 done, 1 the command failed, 2 bad usage.\n");
@@ -72,7 +88,7 @@ static void print_json(struct json_object *o)
  * Live pools are listening abstract Unix sockets named "@rkvision/NAME" in
  * /proc/net/unix (of this network namespace, like the pools themselves).
  */
-static int find_pools(char names[][RKV_NAME_MAX + 1], int max)
+static int find_names(const char *prefix, char names[][RKV_NAME_MAX + 1], int max)
 {
 	FILE *f = fopen("/proc/net/unix", "r");
 	char line[512];
@@ -89,9 +105,9 @@ static int find_pools(char names[][RKV_NAME_MAX + 1], int max)
 		char path[256] = "";
 		if (sscanf(line, "%*s %*s %*s %lx %lx %lx %*s %255s", &flags, &type, &state, path) != 4)
 			continue;
-		if (!(flags & 0x10000) || strncmp(path, NAME_PREFIX, strlen(NAME_PREFIX)) != 0)
-			continue; /* not listening, or not a pool */
-		const char *name = path + strlen(NAME_PREFIX);
+		if (!(flags & 0x10000) || strncmp(path, prefix, strlen(prefix)) != 0)
+			continue; /* not listening, or not ours */
+		const char *name = path + strlen(prefix);
 		if (!name[0] || strlen(name) > RKV_NAME_MAX)
 			continue;
 		int dup = 0;
@@ -141,7 +157,7 @@ static int cmd_pools(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	n = find_pools(names, MAX_POOLS);
+	n = find_names(NAME_PREFIX, names, MAX_POOLS);
 	if (n < 0) {
 		fprintf(stderr, "%s pools: cannot read /proc/net/unix: %s\n", prog, strerror(-n));
 		return EXIT_FAIL;
@@ -396,6 +412,227 @@ static int cmd_watch(int argc, char **argv)
 	return result;
 }
 
+/* ==== cameras ============================================================== */
+
+/* Send @req to @camera; on success the answer's JSON object in *@out (put
+ * it), else a message on stderr and EXIT_FAIL. */
+static int call(const char *cmd, const char *camera, const char *req, struct json_object **out,
+		int64_t timeout_ns)
+{
+	static char reply[RKV_CONTROL_REPLY_MAX];
+	ssize_t n = rkv_control_call(camera, req, reply, sizeof reply, timeout_ns);
+	struct json_object *o, *v;
+
+	if (n < 0) {
+		fprintf(stderr, "%s %s: %s: %s\n", prog, cmd, camera,
+			n == -ENOENT ? "no such camera (rkv status lists them)" : strerror((int)-n));
+		return EXIT_FAIL;
+	}
+	o = json_tokener_parse(reply);
+	if (!o || !json_object_object_get_ex(o, "ok", &v)) {
+		fprintf(stderr, "%s %s: %s: the camera's answer is not understood\n", prog, cmd, camera);
+		json_object_put(o);
+		return EXIT_FAIL;
+	}
+	if (!json_object_get_boolean(v)) {
+		struct json_object *e;
+		json_object_object_get_ex(o, "error", &e);
+		fprintf(stderr, "%s %s: %s: %s\n", prog, cmd, camera,
+			e ? json_object_get_string(e) : "refused");
+		json_object_put(o);
+		return EXIT_FAIL;
+	}
+	*out = o;
+	return 0;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+static int64_t jint(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+static double jdbl(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
+}
+
+static void print_status(struct json_object *o)
+{
+	printf("%s: %s, %" PRId64 "x%" PRId64 " %s, pool '%s', %s, %s path\n"
+	       "    capture %.1f fps, publish %.1f fps (limit %s), consumers %" PRId64 "\n"
+	       "    captured %" PRId64 ", published %" PRId64 ", skipped %" PRId64
+	       ", pool dropped %" PRId64 ", source dropped %" PRId64 ", source errors %" PRId64
+	       ", snapshots %" PRId64 "\n",
+	       jstr(o, "camera"), jstr(o, "source"), jint(o, "width"), jint(o, "height"),
+	       jstr(o, "format"), jstr(o, "pool"), jint(o, "capturing") ? "capturing" : "stopped",
+	       jint(o, "zero_copy") ? "zero-copy" : "copy", jdbl(o, "capture_fps"),
+	       jdbl(o, "publish_fps"), jint(o, "fps") ? jstr(o, "fps") : "none", jint(o, "consumers"),
+	       jint(o, "captured"), jint(o, "published"), jint(o, "skipped"), jint(o, "pool_dropped"),
+	       jint(o, "source_dropped"), jint(o, "source_errors"), jint(o, "snapshots"));
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static char names[MAX_POOLS][RKV_NAME_MAX + 1];
+	const char *camera = NULL;
+	int json = 0, n, result = 0;
+	struct json_object *all = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (argv[i][0] != '-' && !camera) {
+			camera = argv[i];
+		} else {
+			fprintf(stderr, "%s status: unknown option '%s'\n", prog, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (camera) {
+		snprintf(names[0], sizeof names[0], "%.*s", RKV_NAME_MAX, camera);
+		n = 1;
+	} else {
+		n = find_names(CTL_PREFIX, names, MAX_POOLS);
+		if (n < 0) {
+			fprintf(stderr, "%s status: cannot read /proc/net/unix: %s\n", prog, strerror(-n));
+			return EXIT_FAIL;
+		}
+		if (n == 0 && !json)
+			printf("no cameras\n");
+	}
+	if (json && !camera)
+		all = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		struct json_object *o;
+		if (call("status", names[i], "{\"cmd\":\"status\"}", &o, 5000000000LL)) {
+			result = EXIT_FAIL;
+			continue;
+		}
+		if (json && camera)
+			print_json(o);
+		else if (json)
+			json_object_array_add(all, json_object_get(o));
+		else
+			print_status(o);
+		json_object_put(o);
+	}
+	if (all) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "cameras", all);
+		print_json(o);
+		json_object_put(o);
+	}
+	return result;
+}
+
+/* capture CAMERA start|stop, fps CAMERA N */
+static int cmd_set(int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	struct json_object *req, *o;
+	uint32_t fps;
+
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 3) {
+		fprintf(stderr, "%s %s: usage: rkv %s CAMERA %s\n", prog, cmd, cmd,
+			!strcmp(cmd, "fps") ? "N" : "start|stop");
+		return EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	if (!strcmp(cmd, "capture")) {
+		if (strcmp(argv[2], "start") && strcmp(argv[2], "stop")) {
+			fprintf(stderr, "%s capture: start or stop, not '%s'\n", prog, argv[2]);
+			json_object_put(req);
+			return EXIT_USAGE;
+		}
+		json_object_object_add(req, "on", json_object_new_boolean(!strcmp(argv[2], "start")));
+	} else {
+		if (parse_u32(argv[2], &fps) || fps > 1000) {
+			fprintf(stderr, "%s fps: 0 to 1000, not '%s'\n", prog, argv[2]);
+			json_object_put(req);
+			return EXIT_USAGE;
+		}
+		json_object_object_add(req, "fps", json_object_new_int64(fps));
+	}
+	int r = call(cmd, argv[1], json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &o,
+		     5000000000LL);
+	json_object_put(req);
+	if (r)
+		return r;
+	print_status(o);
+	json_object_put(o);
+	return 0;
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	const char *camera = NULL, *file = NULL;
+	char path[PATH_MAX_CLI + 2 * RKV_NAME_MAX + 64], cwd[PATH_MAX_CLI];
+	struct json_object *req, *o;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			file = argv[++i];
+		} else if (argv[i][0] != '-' && !camera) {
+			camera = argv[i];
+		} else {
+			fprintf(stderr, "%s snapshot: unknown option '%s'\n", prog, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!camera) {
+		fprintf(stderr, "%s snapshot: which camera?\n", prog);
+		return EXIT_USAGE;
+	}
+	/* The camera writes the file: it needs an absolute name. */
+	if (!getcwd(cwd, sizeof cwd)) {
+		fprintf(stderr, "%s snapshot: %s\n", prog, strerror(errno));
+		return EXIT_FAIL;
+	}
+	int pn;
+	if (!file)
+		pn = snprintf(path, sizeof path, "%s/%.*s-%lld.raw", cwd, RKV_NAME_MAX, camera,
+			      (long long)time(NULL));
+	else if (file[0] == '/')
+		pn = snprintf(path, sizeof path, "%s", file);
+	else
+		pn = snprintf(path, sizeof path, "%s/%s", cwd, file);
+	if (pn < 0 || (size_t)pn >= 512) {
+		fprintf(stderr, "%s snapshot: the file name is too long\n", prog);
+		return EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("snapshot"));
+	json_object_object_add(req, "path", json_object_new_string(path));
+	int r = call("snapshot", camera, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &o,
+		     10000000000LL);
+	json_object_put(req);
+	if (r)
+		return r;
+	printf("%s: frame %" PRId64 ", %" PRId64 "x%" PRId64 " %s, %" PRId64 " bytes\n", jstr(o, "path"),
+	       jint(o, "seq"), jint(o, "width"), jint(o, "height"), jstr(o, "format"), jint(o, "bytes"));
+	json_object_put(o);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -406,6 +643,12 @@ int main(int argc, char **argv)
 		return cmd_pools(argc - 1, argv + 1);
 	if (strcmp(argv[1], "watch") == 0)
 		return cmd_watch(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
+	if (strcmp(argv[1], "capture") == 0 || strcmp(argv[1], "fps") == 0)
+		return cmd_set(argc - 1, argv + 1);
+	if (strcmp(argv[1], "snapshot") == 0)
+		return cmd_snapshot(argc - 1, argv + 1);
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0) {
 		usage(stdout);

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rkv/camera.h - one camera: a source publishing every frame into a pool,
+ * and a control channel other processes call (rkv/control.h).
+ *
+ * The camera opens its source, creates pool @pool (by default its name)
+ * sized for the source's largest frame, and then, in rkv_camera_run(),
+ * takes each frame from the source and publishes it, at most at the rate
+ * asked for (frames beyond it are not published). Frames are copied into
+ * the pool's own slots (the copy path; publishing the source's own DMA-BUF
+ * buffers as slots is the zero-copy path, not yet here: stats say which
+ * path runs). The frame descriptor carries the source's capture time and
+ * sequence number.
+ *
+ * Errors: 0 or a negative errno; nothing prints, aborts or exits.
+ * Threads: rkv_camera_run() runs in one thread; rkv_camera_stop() may be
+ * called from any thread or a signal handler; rkv_camera_stats() from any
+ * thread.
+ */
+#ifndef RKV_CAMERA_H
+#define RKV_CAMERA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rkv/pool.h>
+#include <rkv/source.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rkv_camera rkv_camera;
+
+/* rkv_camera_config.flags */
+#define RKV_CAMERA_PAUSED (1u << 0) /* start with publishing stopped */
+
+struct rkv_camera_config {
+	uint32_t size;             /* 0 or sizeof(struct rkv_camera_config) */
+	uint32_t flags;            /* RKV_CAMERA_* */
+	const char *name;          /* the camera's name (its control channel); required;
+				    * a pool name's characters */
+	const char *pool;          /* the pool; NULL: the camera's name */
+	uint32_t slots;            /* pool slots; 0 = 8 */
+	uint32_t max_consumers;    /* 0 = 16 */
+	struct rkv_source_config source; /* what to capture (uri, format, size, fps) */
+	char *errbuf;              /* optional: why create failed */
+	size_t errbuf_len;
+};
+
+struct rkv_camera_stats {
+	uint64_t captured;         /* frames the source gave */
+	uint64_t published;        /* frames published into the pool */
+	uint64_t skipped;          /* frames not published: above the rate asked for, or
+				    * publishing stopped */
+	uint64_t source_dropped;   /* frames the source dropped (broken, lost, late) */
+	uint64_t pool_dropped;     /* frames no free slot could take */
+	uint64_t source_errors;    /* times the source broke */
+	uint64_t reopens;          /* times the source was opened again after that */
+	uint64_t snapshots;        /* snapshots written */
+	double capture_fps;        /* over the last second */
+	double publish_fps;
+	uint32_t zero_copy;        /* 1: frames are published in the source's buffers */
+	uint32_t capturing;        /* 0 while publishing is stopped */
+	uint32_t width, height, fourcc;
+	uint32_t fps;              /* the publishing rate asked for; 0: every frame */
+	int32_t pid;
+	uint32_t pad0;
+	char source[96];           /* the source's backend and device */
+	char pool[RKV_NAME_MAX + 1];
+};
+
+/*
+ * Make camera @cfg: open its source, create its pool and its control
+ * channel. On success *@out owns them until rkv_camera_destroy(). Errors:
+ * -EINVAL, -E2BIG, what rkv_source_open() and rkv_producer_create() return
+ * (-EADDRINUSE: a live producer has the pool's name, or a live camera the
+ * camera's).
+ */
+int rkv_camera_create(const struct rkv_camera_config *cfg, rkv_camera **out);
+
+/*
+ * Capture and publish until rkv_camera_stop(); answer control requests
+ * meanwhile. A source that breaks (device lost) is closed and opened again
+ * with backoff (0.1 s doubling to 5 s); consumers see no frames meanwhile.
+ * Returns 0 after a stop, or -errno for what cannot be survived.
+ */
+int rkv_camera_run(rkv_camera *c);
+
+/* Make rkv_camera_run() return; async-signal-safe. */
+void rkv_camera_stop(rkv_camera *c);
+
+/* The camera's counters, into @st of @size bytes. */
+int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *st, size_t size);
+
+/* Close the control channel, the pool and the source. @c may be NULL. */
+void rkv_camera_destroy(rkv_camera *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RKV_CAMERA_H */

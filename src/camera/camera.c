@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * camera.c - one camera: its source, its pool, its control channel, and
+ * the loop that ties them (rkv/camera.h).
+ *
+ * One thread runs everything in one epoll set: the source's fd (a frame is
+ * ready), the control channel's listening socket and its clients, and an
+ * eventfd that rkv_camera_stop() writes. Nothing in the loop blocks on a
+ * peer: answers go out with MSG_DONTWAIT and a client that does not read
+ * them is disconnected; loans never wait (a frame no slot can take is
+ * counted and dropped: the pool's budget says that only happens while a
+ * block consumer sets the pace).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include <rkv/control.h>
+
+#include "camera/camera_private.h"
+
+#define MAX_CLIENTS 16
+#define EV_STOP 1u
+#define EV_SOURCE 2u
+#define EV_CTL 3u
+#define EV_CLIENT 16u /* + client index */
+#define BACKOFF_MIN_NS 100000000LL
+#define BACKOFF_MAX_NS 5000000000LL
+
+struct client {
+	int fd;
+	int snapshot;               /* waiting for the next frame */
+	int64_t active;             /* when it last spoke */
+	char path[512];
+};
+
+struct rkv_camera {
+	char name[RKV_NAME_MAX + 1];
+	char pool_name[RKV_NAME_MAX + 1];
+	struct rkv_source_config scfg;
+	char uri[512];
+	char decoder[128];
+	uint32_t slots, max_consumers;
+
+	rkv_source *src;
+	struct rkv_source_info info;
+	rkv_producer *p;
+	uint64_t capacity;
+
+	int ep, stop_efd, ctl_fd;
+	struct client clients[MAX_CLIENTS];
+
+	int source_down;            /* the source broke: reopen at reopen_at */
+	int64_t reopen_at, backoff;
+	int64_t last_pub_ts;        /* capture time of the last frame published */
+
+	pthread_mutex_t st_lock;    /* st, capturing, fps: read by other threads */
+	struct rkv_camera_stats st;
+	int capturing;
+	uint32_t fps;
+	int64_t win_start;
+	uint64_t win_captured, win_published;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void set_reason(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_reason(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ==== control requests ===================================================== */
+
+static void answer_error(char *reply, size_t len, int err, const char *why)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(why));
+	json_object_object_add(o, "errno", json_object_new_int(err));
+	snprintf(reply, len, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static void answer(char *reply, size_t len, struct json_object *o)
+{
+	json_object_object_add(o, "ok", json_object_new_boolean(1));
+	snprintf(reply, len, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+}
+
+static struct json_object *status_json(rkv_camera *c)
+{
+	struct rkv_camera_stats st;
+	struct json_object *o = json_object_new_object();
+	char fcc[5];
+
+	memset(&st, 0, sizeof(st));
+	if (c)
+		rkv_camera_stats(c, &st, sizeof(st));
+	rkv_fourcc_str(st.fourcc, fcc);
+	json_object_object_add(o, "camera", json_object_new_string(c ? c->name : ""));
+	json_object_object_add(o, "pool", json_object_new_string(st.pool));
+	json_object_object_add(o, "source", json_object_new_string(st.source));
+	json_object_object_add(o, "pid", json_object_new_int64(st.pid));
+	json_object_object_add(o, "capturing", json_object_new_boolean(st.capturing));
+	json_object_object_add(o, "zero_copy", json_object_new_boolean(st.zero_copy));
+	json_object_object_add(o, "format", json_object_new_string(fcc));
+	json_object_object_add(o, "width", json_object_new_int64(st.width));
+	json_object_object_add(o, "height", json_object_new_int64(st.height));
+	json_object_object_add(o, "fps", json_object_new_int64(st.fps));
+	json_object_object_add(o, "capture_fps", json_object_new_double(st.capture_fps));
+	json_object_object_add(o, "publish_fps", json_object_new_double(st.publish_fps));
+	json_object_object_add(o, "captured", json_object_new_int64((int64_t)st.captured));
+	json_object_object_add(o, "published", json_object_new_int64((int64_t)st.published));
+	json_object_object_add(o, "skipped", json_object_new_int64((int64_t)st.skipped));
+	json_object_object_add(o, "source_dropped", json_object_new_int64((int64_t)st.source_dropped));
+	json_object_object_add(o, "pool_dropped", json_object_new_int64((int64_t)st.pool_dropped));
+	json_object_object_add(o, "source_errors", json_object_new_int64((int64_t)st.source_errors));
+	json_object_object_add(o, "reopens", json_object_new_int64((int64_t)st.reopens));
+	json_object_object_add(o, "snapshots", json_object_new_int64((int64_t)st.snapshots));
+	if (c && c->p) {
+		struct rkv_pool_stats ps;
+		if (rkv_producer_stats(c->p, &ps, sizeof(ps)) == 0)
+			json_object_object_add(o, "consumers", json_object_new_int64(ps.consumers));
+	}
+	return o;
+}
+
+int rkv__camera_request(rkv_camera *c, const char *req, size_t len, char *reply,
+			size_t reply_len, char *snap_path, size_t snap_len)
+{
+	struct json_tokener *tok;
+	struct json_object *o = NULL, *v;
+	const char *cmd;
+	int r = 0;
+
+	if (len == 0 || len > RKV_CONTROL_REQUEST_MAX) {
+		answer_error(reply, reply_len, EMSGSIZE, "a request is 1 to 4096 bytes of JSON");
+		return 0;
+	}
+	tok = json_tokener_new_ex(16); /* nesting deeper than a request needs is refused */
+	if (!tok) {
+		answer_error(reply, reply_len, ENOMEM, "out of memory");
+		return 0;
+	}
+	o = json_tokener_parse_ex(tok, req, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    tok->char_offset != (int)len || !json_object_is_type(o, json_type_object)) {
+		answer_error(reply, reply_len, EINVAL, "a request is one JSON object");
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "cmd", &v) || !json_object_is_type(v, json_type_string)) {
+		answer_error(reply, reply_len, EINVAL, "the request has no \"cmd\" string");
+		goto out;
+	}
+	cmd = json_object_get_string(v);
+	if (strcmp(cmd, "status") == 0) {
+		answer(reply, reply_len, status_json(c));
+	} else if (strcmp(cmd, "capture") == 0) {
+		if (!json_object_object_get_ex(o, "on", &v) || !json_object_is_type(v, json_type_boolean)) {
+			answer_error(reply, reply_len, EINVAL, "capture needs \"on\": true or false");
+			goto out;
+		}
+		if (c) {
+			pthread_mutex_lock(&c->st_lock);
+			c->capturing = json_object_get_boolean(v);
+			pthread_mutex_unlock(&c->st_lock);
+		}
+		answer(reply, reply_len, status_json(c));
+	} else if (strcmp(cmd, "fps") == 0) {
+		int64_t fps;
+		if (!json_object_object_get_ex(o, "fps", &v) || !json_object_is_type(v, json_type_int) ||
+		    (fps = json_object_get_int64(v)) < 0 || fps > 1000) {
+			answer_error(reply, reply_len, EINVAL, "fps needs \"fps\": 0 (every frame) to 1000");
+			goto out;
+		}
+		if (c) {
+			pthread_mutex_lock(&c->st_lock);
+			c->fps = (uint32_t)fps;
+			pthread_mutex_unlock(&c->st_lock);
+		}
+		answer(reply, reply_len, status_json(c));
+	} else if (strcmp(cmd, "snapshot") == 0) {
+		const char *path;
+		if (!json_object_object_get_ex(o, "path", &v) || !json_object_is_type(v, json_type_string) ||
+		    (path = json_object_get_string(v))[0] != '/' || strlen(path) >= snap_len ||
+		    strlen(path) >= 512) {
+			answer_error(reply, reply_len, EINVAL,
+				     "snapshot needs \"path\": an absolute file name shorter than 512 bytes");
+			goto out;
+		}
+		snprintf(snap_path, snap_len, "%s", path);
+		r = 1;
+	} else {
+		char why[128];
+		snprintf(why, sizeof(why), "unknown command \"%.40s\" (status, capture, fps, snapshot)", cmd);
+		answer_error(reply, reply_len, EINVAL, why);
+	}
+out:
+	json_object_put(o);
+	json_tokener_free(tok);
+	return r;
+}
+
+/* ==== the control channel ================================================== */
+
+static void client_close(rkv_camera *c, int i)
+{
+	epoll_ctl(c->ep, EPOLL_CTL_DEL, c->clients[i].fd, NULL);
+	close(c->clients[i].fd);
+	c->clients[i].fd = -1;
+	c->clients[i].snapshot = 0;
+}
+
+/* Send @reply to client @i; one that cannot take it now is dropped. */
+static void client_send(rkv_camera *c, int i, const char *reply)
+{
+	size_t n = strlen(reply);
+
+	if (send(c->clients[i].fd, reply, n, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n)
+		client_close(c, i);
+}
+
+static void accept_clients(rkv_camera *c)
+{
+	for (;;) {
+		int fd = accept4(c->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct ucred cr;
+		socklen_t crl = sizeof(cr);
+		char reply[256];
+		int slot = -1;
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0 ||
+		    (cr.uid != geteuid() && cr.uid != 0)) {
+			answer_error(reply, sizeof(reply), EACCES, "this camera answers its own user only");
+			send(fd, reply, strlen(reply), MSG_DONTWAIT | MSG_NOSIGNAL);
+			close(fd);
+			continue;
+		}
+		/* A free place, or the one that spoke least recently: a client
+		 * that keeps its connection and says nothing (or never reads
+		 * its answers) cannot lock the others out. */
+		int64_t oldest = INT64_MAX;
+		for (int i = 0; i < MAX_CLIENTS; i++) {
+			if (c->clients[i].fd < 0) {
+				slot = i;
+				break;
+			}
+			if (c->clients[i].active < oldest) {
+				oldest = c->clients[i].active;
+				slot = i;
+			}
+		}
+		if (c->clients[slot].fd >= 0)
+			client_close(c, slot);
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+					  .data.u32 = EV_CLIENT + (uint32_t)slot };
+		if (epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			continue;
+		}
+		c->clients[slot].fd = fd;
+		c->clients[slot].snapshot = 0;
+		c->clients[slot].active = mono_ns();
+	}
+}
+
+static void client_readable(rkv_camera *c, int i, uint32_t events)
+{
+	char req[RKV_CONTROL_REQUEST_MAX + 1];
+	char reply[RKV_CONTROL_REPLY_MAX];
+	ssize_t n;
+
+	n = recv(c->clients[i].fd, req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0 || (events & (EPOLLHUP | EPOLLERR))) {
+		client_close(c, i);
+		return;
+	}
+	c->clients[i].active = mono_ns();
+	if (rkv__camera_request(c, req, (size_t)n > sizeof(req) ? RKV_CONTROL_REQUEST_MAX + 1 : (size_t)n,
+				reply, sizeof(reply), c->clients[i].path, sizeof(c->clients[i].path)))
+		c->clients[i].snapshot = 1; /* answered with the next frame */
+	else
+		client_send(c, i, reply);
+}
+
+/* Frame @f was captured: write it for every client waiting for a snapshot. */
+static void snapshots(rkv_camera *c, const struct rkv_source_frame *f)
+{
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		char reply[1024];
+		struct client *cl = &c->clients[i];
+		if (cl->fd < 0 || !cl->snapshot)
+			continue;
+		cl->snapshot = 0;
+		int fd = open(cl->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+		int err = fd < 0 ? errno : 0;
+		size_t done = 0;
+		while (!err && done < f->frame.bytes_used) {
+			ssize_t w = write(fd, (const char *)f->data + done, f->frame.bytes_used - done);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				err = w < 0 ? errno : EIO;
+			else
+				done += (size_t)w;
+		}
+		if (fd >= 0 && close(fd) < 0 && !err)
+			err = errno;
+		if (err) {
+			char why[640];
+			snprintf(why, sizeof(why), "cannot write %s: %s", cl->path, strerror(err));
+			answer_error(reply, sizeof(reply), err, why);
+		} else {
+			struct json_object *o = json_object_new_object();
+			char fcc[5];
+			rkv_fourcc_str(f->frame.fourcc, fcc);
+			json_object_object_add(o, "path", json_object_new_string(cl->path));
+			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)f->frame.bytes_used));
+			json_object_object_add(o, "seq", json_object_new_int64((int64_t)f->frame.seq));
+			json_object_object_add(o, "format", json_object_new_string(fcc));
+			json_object_object_add(o, "width", json_object_new_int64(f->frame.width));
+			json_object_object_add(o, "height", json_object_new_int64(f->frame.height));
+			json_object_object_add(o, "timestamp_ns", json_object_new_int64(f->frame.timestamp_ns));
+			answer(reply, sizeof(reply), o);
+			pthread_mutex_lock(&c->st_lock);
+			c->st.snapshots++;
+			pthread_mutex_unlock(&c->st_lock);
+		}
+		client_send(c, i, reply);
+	}
+}
+
+/* ==== frames ================================================================ */
+
+static void count(rkv_camera *c, uint64_t *field)
+{
+	pthread_mutex_lock(&c->st_lock);
+	(*field)++;
+	pthread_mutex_unlock(&c->st_lock);
+}
+
+static void frame(rkv_camera *c, struct rkv_source_frame *f)
+{
+	int capturing;
+	uint32_t fps;
+	int64_t ts = f->frame.timestamp_ns;
+
+	pthread_mutex_lock(&c->st_lock);
+	c->st.captured++;
+	c->win_captured++;
+	capturing = c->capturing;
+	fps = c->fps;
+	pthread_mutex_unlock(&c->st_lock);
+
+	snapshots(c, f);
+	/* At most @fps a second: a frame due less than 0.9 periods after the
+	 * last one published is skipped (the tolerance keeps a source at
+	 * exactly that rate from losing frames to jitter). */
+	if (!capturing || (fps && c->last_pub_ts &&
+			   ts - c->last_pub_ts < (int64_t)(900000000ull / fps))) {
+		count(c, &c->st.skipped);
+		return;
+	}
+	struct rkv_loan l;
+	if (rkv_producer_loan(c->p, &l, 0) != 0) {
+		count(c, &c->st.pool_dropped);
+		return;
+	}
+	memcpy(l.data, f->data, f->frame.bytes_used);
+	int r = rkv_producer_publish(c->p, &l, &f->frame);
+	if (r < 0 && r != -EINTR) {
+		rkv_producer_cancel(c->p, &l);
+		count(c, &c->st.pool_dropped);
+		return;
+	}
+	c->last_pub_ts = ts;
+	pthread_mutex_lock(&c->st_lock);
+	c->st.published++;
+	c->win_published++;
+	pthread_mutex_unlock(&c->st_lock);
+}
+
+/* ==== the source ============================================================ */
+
+static void source_close(rkv_camera *c)
+{
+	if (!c->src)
+		return;
+	epoll_ctl(c->ep, EPOLL_CTL_DEL, rkv_source_fd(c->src), NULL);
+	rkv_source_close(c->src);
+	c->src = NULL;
+}
+
+/* Open and start the source; its frames must fit the pool's slots. */
+static int source_open(rkv_camera *c, char *why, size_t why_len)
+{
+	struct rkv_source_config cfg = c->scfg;
+	int r, fd;
+
+	cfg.errbuf = why;
+	cfg.errbuf_len = why_len;
+	r = rkv_source_open(&cfg, &c->src, &c->info);
+	if (r)
+		return r;
+	if (c->capacity && c->info.frame_size > c->capacity) {
+		set_reason(why, why_len, "the source's frames grew to %" PRIu64 " bytes; the pool's slots "
+			   "hold %" PRIu64, c->info.frame_size, c->capacity);
+		rkv_source_close(c->src);
+		c->src = NULL;
+		return -EMSGSIZE;
+	}
+	r = rkv_source_start(c->src);
+	if (r) {
+		set_reason(why, why_len, "cannot start the source: %s", strerror(-r));
+		rkv_source_close(c->src);
+		c->src = NULL;
+		return r;
+	}
+	fd = rkv_source_fd(c->src);
+	if (fd >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EV_SOURCE };
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev);
+	}
+	return 0;
+}
+
+static void source_broke(rkv_camera *c, int64_t now)
+{
+	struct rkv_source_stats ss;
+
+	if (rkv_source_stats(c->src, &ss, sizeof(ss)) == 0) {
+		pthread_mutex_lock(&c->st_lock);
+		c->st.source_dropped += ss.dropped;
+		pthread_mutex_unlock(&c->st_lock);
+	}
+	count(c, &c->st.source_errors);
+	source_close(c);
+	c->source_down = 1;
+	c->backoff = c->backoff ? c->backoff * 2 : BACKOFF_MIN_NS;
+	if (c->backoff > BACKOFF_MAX_NS)
+		c->backoff = BACKOFF_MAX_NS;
+	c->reopen_at = now + c->backoff;
+}
+
+/* Take every frame the source has ready. */
+static void drain_source(rkv_camera *c)
+{
+	for (int k = 0; k < 64 && c->src; k++) {
+		struct rkv_source_frame f;
+		int r = rkv_source_next(c->src, &f, 0);
+		if (r == -EAGAIN || r == -EINTR)
+			return;
+		if (r) {
+			source_broke(c, mono_ns());
+			return;
+		}
+		frame(c, &f);
+		rkv_source_done(c->src, &f);
+	}
+}
+
+/* ==== create / run / destroy ================================================ */
+
+int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
+{
+	struct rkv_camera_config cfg;
+	struct sockaddr_un sun;
+	socklen_t sunlen;
+	rkv_camera *c;
+	char why[256] = "";
+	int r;
+
+	if (!out || !cfg_in)
+		return -EINVAL;
+	*out = NULL;
+	memset(&cfg, 0, sizeof(cfg));
+	if (cfg_in->size && cfg_in->size != sizeof(cfg))
+		return cfg_in->size > sizeof(cfg) ? -E2BIG : -EINVAL;
+	memcpy(&cfg, cfg_in, sizeof(cfg));
+	if (!cfg.name || rkv__control_addr(cfg.name, &sun, &sunlen) ||
+	    (cfg.flags & ~RKV_CAMERA_PAUSED) || cfg.slots > RKV_MAX_SLOTS) {
+		set_reason(cfg.errbuf, cfg.errbuf_len, "invalid camera configuration (name: 1 to %d of "
+			   "[A-Za-z0-9._-])", RKV_NAME_MAX);
+		return -EINVAL;
+	}
+	if ((cfg.source.uri && strlen(cfg.source.uri) >= 512) ||
+	    (cfg.source.decoder && strlen(cfg.source.decoder) >= 128))
+		return -EINVAL;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	pthread_mutex_init(&c->st_lock, NULL);
+	c->ep = c->stop_efd = c->ctl_fd = -1;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		c->clients[i].fd = -1;
+	snprintf(c->name, sizeof(c->name), "%s", cfg.name);
+	snprintf(c->pool_name, sizeof(c->pool_name), "%s", cfg.pool ? cfg.pool : cfg.name);
+	c->scfg = cfg.source;
+	if (cfg.source.uri) {
+		snprintf(c->uri, sizeof(c->uri), "%s", cfg.source.uri);
+		c->scfg.uri = c->uri;
+	}
+	if (cfg.source.decoder) {
+		snprintf(c->decoder, sizeof(c->decoder), "%s", cfg.source.decoder);
+		c->scfg.decoder = c->decoder;
+	}
+	c->scfg.errbuf = NULL;
+	c->scfg.errbuf_len = 0;
+	c->slots = cfg.slots ? cfg.slots : 8;
+	c->max_consumers = cfg.max_consumers;
+	c->capturing = !(cfg.flags & RKV_CAMERA_PAUSED);
+
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	c->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->ep < 0 || c->stop_efd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EV_STOP };
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->stop_efd, &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+
+	/* The control channel first: a second camera of this name learns at
+	 * once that it lost. */
+	c->ctl_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->ctl_fd < 0 || bind(c->ctl_fd, (struct sockaddr *)&sun, sunlen) < 0 ||
+	    listen(c->ctl_fd, 16) < 0) {
+		r = -errno;
+		set_reason(why, sizeof(why), r == -EADDRINUSE ? "a camera named '%s' is running"
+							     : "cannot open the control channel of '%s'",
+			   c->name);
+		goto fail;
+	}
+	struct epoll_event cev = { .events = EPOLLIN, .data.u32 = EV_CTL };
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->ctl_fd, &cev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+
+	r = source_open(c, why, sizeof(why));
+	if (r)
+		goto fail;
+	c->capacity = c->info.frame_size;
+	struct rkv_pool_opts po = {
+		.slot_count = c->slots,
+		.slot_capacity = c->capacity,
+		.max_consumers = c->max_consumers,
+	};
+	r = rkv_producer_create(c->pool_name, &po, &c->p);
+	if (r) {
+		set_reason(why, sizeof(why), r == -EADDRINUSE ? "pool '%s' has a live producer already"
+							     : "cannot create pool '%s'",
+			   c->pool_name);
+		goto fail;
+	}
+	c->st.pid = getpid();
+	c->st.width = c->info.width;
+	c->st.height = c->info.height;
+	c->st.fourcc = c->info.fourcc;
+	snprintf(c->st.source, sizeof(c->st.source), "%s %s", c->info.backend,
+		 c->info.device[0] ? c->info.device : "");
+	snprintf(c->st.pool, sizeof(c->st.pool), "%s", c->pool_name);
+	c->win_start = mono_ns();
+	*out = c;
+	return 0;
+fail:
+	set_reason(cfg.errbuf, cfg.errbuf_len, "%s", why[0] ? why : strerror(-r));
+	rkv_camera_destroy(c);
+	return r;
+}
+
+static void update_rates(rkv_camera *c, int64_t now)
+{
+	double secs = (now - c->win_start) / 1e9;
+
+	if (secs < 1.0)
+		return;
+	pthread_mutex_lock(&c->st_lock);
+	c->st.capture_fps = c->win_captured / secs;
+	c->st.publish_fps = c->win_published / secs;
+	c->win_captured = c->win_published = 0;
+	pthread_mutex_unlock(&c->st_lock);
+	c->win_start = now;
+}
+
+int rkv_camera_run(rkv_camera *c)
+{
+	struct epoll_event evs[16];
+
+	if (!c)
+		return -EINVAL;
+	for (;;) {
+		int64_t now = mono_ns();
+		int timeout = 200;
+
+		if (c->source_down) {
+			int64_t left = (c->reopen_at - now) / 1000000;
+			timeout = left < 0 ? 0 : left > 200 ? 200 : (int)left;
+		} else if (c->src && rkv_source_fd(c->src) < 0) {
+			timeout = 2; /* no fd: look for frames often */
+		}
+		int n = epoll_wait(c->ep, evs, 16, timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		for (int i = 0; i < n; i++) {
+			uint32_t tag = evs[i].data.u32;
+			if (tag == EV_STOP)
+				return 0;
+			if (tag == EV_CTL)
+				accept_clients(c);
+			else if (tag >= EV_CLIENT && tag < EV_CLIENT + MAX_CLIENTS &&
+				 c->clients[tag - EV_CLIENT].fd >= 0)
+				client_readable(c, (int)(tag - EV_CLIENT), evs[i].events);
+		}
+		now = mono_ns();
+		if (c->source_down && now >= c->reopen_at) {
+			char why[256];
+			if (source_open(c, why, sizeof(why)) == 0) {
+				c->source_down = 0;
+				c->backoff = 0;
+				count(c, &c->st.reopens);
+			} else {
+				c->backoff = c->backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : c->backoff * 2;
+				c->reopen_at = now + c->backoff;
+			}
+		}
+		if (!c->source_down && c->src)
+			drain_source(c);
+		update_rates(c, now);
+	}
+}
+
+void rkv_camera_stop(rkv_camera *c)
+{
+	uint64_t one = 1;
+
+	if (c && c->stop_efd >= 0) {
+		ssize_t n = write(c->stop_efd, &one, sizeof(one));
+		(void)n;
+	}
+}
+
+int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *out, size_t size)
+{
+	struct rkv_camera_stats st;
+
+	if (!c || !out || size < sizeof(st))
+		return -EINVAL;
+	pthread_mutex_lock(&c->st_lock);
+	st = c->st;
+	st.capturing = (uint32_t)c->capturing;
+	st.fps = c->fps;
+	pthread_mutex_unlock(&c->st_lock);
+	memcpy(out, &st, sizeof(st));
+	if (size > sizeof(st))
+		memset((char *)out + sizeof(st), 0, size - sizeof(st));
+	return 0;
+}
+
+void rkv_camera_destroy(rkv_camera *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (c->clients[i].fd >= 0)
+			close(c->clients[i].fd);
+	if (c->ctl_fd >= 0)
+		close(c->ctl_fd);
+	rkv_producer_destroy(c->p);
+	if (c->src)
+		rkv_source_close(c->src);
+	if (c->stop_efd >= 0)
+		close(c->stop_efd);
+	if (c->ep >= 0)
+		close(c->ep);
+	pthread_mutex_destroy(&c->st_lock);
+	free(c);
+}

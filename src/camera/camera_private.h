@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * camera/camera_private.h - what the camera's files share (private).
+ */
+#ifndef RKV_CAMERA_PRIVATE_H
+#define RKV_CAMERA_PRIVATE_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include <rkv/camera.h>
+
+#define RKV_CONTROL_PREFIX "rkvision-ctl/"
+
+/* The abstract address of camera @camera's control channel; 0 or -EINVAL. */
+int rkv__control_addr(const char *camera, struct sockaddr_un *sun, socklen_t *len);
+
+/*
+ * Answer one control request @req (@len bytes, not NUL-terminated) for
+ * camera @c into @reply (NUL-terminated, at most @reply_len bytes). Returns
+ * 1 when the answer waits for the next frame (a snapshot: *@snap_path holds
+ * the file, and the answer is made then), else 0. Never fails: a bad
+ * request gets an error answer. The fuzz target calls it with c == NULL
+ * (no camera: status answers from defaults).
+ */
+int rkv__camera_request(rkv_camera *c, const char *req, size_t len, char *reply,
+			size_t reply_len, char *snap_path, size_t snap_len);
+
+#endif /* RKV_CAMERA_PRIVATE_H */

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rkv-camera - run one camera: a source publishing into a pool, with a
+ * control channel (rkv status / capture / fps / snapshot).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rkv/camera.h>
+
+static rkv_camera *cam;
+
+/* A status line every 5 s (rkv_camera_run() owns the main thread;
+ * rkv_camera_stats() may be called from any thread). */
+static void *report(void *arg)
+{
+	sigset_t all;
+
+	(void)arg;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the main thread's */
+	for (;;) {
+		struct rkv_camera_stats st;
+		sleep(5);
+		if (rkv_camera_stats(cam, &st, sizeof st) == 0)
+			printf("rkv-camera: capture %.1f fps, publish %.1f fps, published %" PRIu64
+			       ", skipped %" PRIu64 ", pool dropped %" PRIu64 ", source errors %" PRIu64 "\n",
+			       st.capture_fps, st.publish_fps, st.published, st.skipped, st.pool_dropped,
+			       st.source_errors);
+		fflush(stdout);
+	}
+	return NULL;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	rkv_camera_stop(cam);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rkv-camera [OPTIONS]\n"
+		"\n"
+		"Runs one camera: frames from a source into a pool that any process can\n"
+		"attach to, and a control channel for `rkv status|capture|fps|snapshot`.\n"
+		"\n"
+		"  --name NAME        the camera's name (default cam0)\n"
+		"  --pool NAME        the pool's name (default: the camera's)\n"
+		"  --source SRC       testpattern (default), v4l2:/dev/videoN, a /dev path\n"
+		"  --size WxH         frame size (default: the source's)\n"
+		"  --fps N            frames per second asked of the source (default 30)\n"
+		"  --format FOURCC    NV12, YUYV, YU12, RGB3, BGR3, ... (default: the source's)\n"
+		"  --slots N          pool slots (default 8)\n"
+		"  --paused           start with publishing stopped (rkv capture NAME start)\n"
+		"  --quiet            no status line every 5 s\n"
+		"  --help             this text\n"
+		"\n"
+		"SIGINT or SIGTERM ends it cleanly. Exit status: 0 after a signal, 1 when\n"
+		"the camera cannot start or fails, 2 for bad usage.\n");
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > UINT32_MAX)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static uint32_t fourcc_of(const char *s)
+{
+	char b[4] = { ' ', ' ', ' ', ' ' };
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 4)
+		return 0;
+	memcpy(b, s, n);
+	return RKV_FOURCC(b[0], b[1], b[2], b[3]);
+}
+
+int main(int argc, char **argv)
+{
+	struct rkv_camera_config cfg = { .name = "cam0" };
+	char err[512] = "";
+	int quiet = 0, r;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = 0;
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--paused")) {
+			cfg.flags |= RKV_CAMERA_PAUSED;
+			continue;
+		} else if (!strcmp(a, "--quiet")) {
+			quiet = 1;
+			continue;
+		} else if (!v) {
+			bad = 1;
+		} else if (!strcmp(a, "--name")) {
+			cfg.name = v;
+		} else if (!strcmp(a, "--pool")) {
+			cfg.pool = v;
+		} else if (!strcmp(a, "--source")) {
+			cfg.source.uri = v;
+		} else if (!strcmp(a, "--size")) {
+			bad = sscanf(v, "%ux%u", &cfg.source.width, &cfg.source.height) != 2;
+		} else if (!strcmp(a, "--fps")) {
+			bad = parse_u32(v, &cfg.source.fps_num) || cfg.source.fps_num == 0;
+		} else if (!strcmp(a, "--format")) {
+			cfg.source.fourcc = fourcc_of(v);
+			bad = cfg.source.fourcc == 0;
+		} else if (!strcmp(a, "--slots")) {
+			bad = parse_u32(v, &cfg.slots) || cfg.slots == 0;
+		} else {
+			bad = 1;
+		}
+		if (bad) {
+			fprintf(stderr, "rkv-camera: bad option or value: %s%s%s (--help)\n", a, v ? " " : "",
+				v ? v : "");
+			return 2;
+		}
+		i++;
+	}
+	cfg.errbuf = err;
+	cfg.errbuf_len = sizeof err;
+	r = rkv_camera_create(&cfg, &cam);
+	if (r) {
+		fprintf(stderr, "rkv-camera: %s: %s\n", cfg.name, err[0] ? err : strerror(-r));
+		return 1;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct rkv_camera_stats st;
+	rkv_camera_stats(cam, &st, sizeof st);
+	char fcc[5];
+	rkv_fourcc_str(st.fourcc, fcc);
+	printf("rkv-camera: camera '%s': %s, %ux%u %s, pool '%s' (%s path), control channel "
+	       "\"@rkvision-ctl/%s\"\n",
+	       cfg.name, st.source, st.width, st.height, fcc, st.pool,
+	       st.zero_copy ? "zero-copy" : "copy", cfg.name);
+	fflush(stdout);
+	pthread_t reporter;
+	if (!quiet && pthread_create(&reporter, NULL, report, NULL) == 0)
+		pthread_detach(reporter);
+	r = rkv_camera_run(cam);
+	rkv_camera_stats(cam, &st, sizeof st);
+	printf("rkv-camera: %s: captured %" PRIu64 ", published %" PRIu64 ", skipped %" PRIu64
+	       ", pool dropped %" PRIu64 ", source dropped %" PRIu64 "\n",
+	       r ? strerror(-r) : "stopped", st.captured, st.published, st.skipped, st.pool_dropped,
+	       st.source_dropped);
+	rkv_camera_destroy(cam);
+	return r ? 1 : 0;
+}
