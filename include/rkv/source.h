@@ -152,11 +152,12 @@ int rkv_source_fd(rkv_source *s);
 /*
  * The next frame: 0 = do not wait, a limit in ns, or -1 (forever). The
  * frame is the source's until rkv_source_done(); a source keeps at most
- * info->nbufs (or, without buffers, one) frames out at once, and then
- * returns -EBUSY. The test pattern paces itself to its rate; a device
- * paces itself. Errors: -EAGAIN (none yet, no wait), -ETIMEDOUT, -EINTR,
- * -EBUSY, -ENODEV (the device is gone or broke: stop and close it, and
- * open it again later), -EPIPE (a media source ended and does not loop).
+ * info->nbufs frames out at once (without exported buffers: as many as it
+ * has, the test pattern cfg->buffers), and then returns -EBUSY. The test
+ * pattern paces itself to its rate; a device paces itself. Errors: -EAGAIN
+ * (none yet, no wait), -ETIMEDOUT, -EINTR, -EBUSY, -ENODEV (the device is
+ * gone or broke: stop and close it, and open it again later), -EPIPE (a
+ * media source ended and does not loop).
  */
 int rkv_source_next(rkv_source *s, struct rkv_source_frame *f, int64_t timeout_ns);
 
@@ -172,14 +173,72 @@ int rkv_source_stats(rkv_source *s, struct rkv_source_stats *st, size_t size);
 /* Stop and free everything; @s may be NULL. */
 void rkv_source_close(rkv_source *s);
 
-/* ---- the test pattern's content ----------------------------------------- */
+/* ---- the test pattern ---------------------------------------------------- */
 
 /*
- * Every test-pattern frame of sequence number @seq, format @fourcc and size
- * @width x @height has content fixed by those alone, so a consumer can
- * verify a frame it received. Returns 0 if @f's bytes at @data are exactly
- * that frame, or the offset + 1 of the first byte that differs, or -EINVAL
- * (not a test-pattern format or layout).
+ * The test-pattern source ("testpattern", the default): synthetic frames at
+ * any size and rate, every byte of which a consumer can check.
+ *
+ * Formats NV12 (the default), YUYV, I420, RGB24 and BGR24; width and height
+ * 1..16384, each 0 meaning its default (640, 480); NV12 and I420 need an
+ * even width and height, YUYV an even width; other formats and sizes are
+ * -ENOTSUP. Rate: fps_num / fps_den frames a second (default 30), up to
+ * 10^9 (-ENOTSUP above). Rows are tight: info->layout is
+ * rkv_frame_layout(fourcc, width, height, 1). The source draws into
+ * cfg->buffers (default 4, at most 64) buffers of its own, in turn; they
+ * are not exported (info->nbufs is 0, a frame's buf is -1), and
+ * rkv_source_next() is -EBUSY while all of them are out. A frame's bytes
+ * stay as they are until rkv_source_done().
+ *
+ * Pacing, on CLOCK_MONOTONIC: the first frame is due a period after
+ * start(), each next one a period later, every due time reckoned from
+ * start() (absolute deadlines: a period that is not a whole number of
+ * nanoseconds does not drift), and a frame's timestamp_ns is its due time.
+ * seq counts from 0 (and goes on after a stop and a start); flags and user
+ * are 0. next() hands a frame out once it is due; a caller more than a
+ * period late gets the latest frame due, and the ones in between are
+ * skipped and counted in rkv_source_stats' dropped, so the stream stays
+ * real-time (seq jumps). rkv_source_fd() is a timerfd, readable once the
+ * next frame is due (and not while all buffers are out, nor stopped).
+ *
+ * Content, painted in this order (the exact geometry is in
+ * src/source/testpattern.c), with s = max(1, min(width, height) / 240):
+ *   - background: eight vertical colour bars (75% white, yellow, cyan,
+ *     green, magenta, red, blue, black) over the top two thirds, a grey ramp
+ *     from black to white, left to right, below;
+ *   - a box min(width, height) / 6 wide (even, at least 2) in one of six
+ *     colours, bouncing across and down with seq, right of the ticker and
+ *     below the text;
+ *   - the ticker, the leftmost min(width, 8 s) columns: image row y is grey
+ *     level 2 * ((y - seq) mod 128), different in every row from the frames
+ *     before and after, so a frame torn between two writes shows it;
+ *   - where it fits (134 s x 18 s at (10 s, 2 s); at s = 1 in frames from
+ *     144 x 20): a black box with two lines of white 5 x 7 characters
+ *     scaled by s, "N <seq>" and "T <timestamp_ns as seconds.nanoseconds>".
+ * Colours are RGB; the YUV formats convert them as BT.601 limited range, a
+ * chroma sample taking the colour of the top-left pixel it covers.
+ *
+ * All of it but the time digits is a function of (seq, fourcc, width,
+ * height): verify recomputes it and compares every byte. The time, which
+ * the frame's number does not fix, is 20 character cells after "T " (the
+ * second text line, in plane 0; every other byte of those rows is
+ * compared): verify accepts in each cell any one of its glyphs (blank, 0-9,
+ * '.') drawn exactly, and compares the cell's bytes with that one. So every
+ * byte is checked, a damaged digit included, but not which time the digits
+ * read (verify tries the frame's timestamp_ns first, to be quick; any
+ * other time passes too, only more slowly). Frames too small for the text
+ * differ between sequence numbers in the ticker and the box alone.
+ */
+
+/*
+ * Check a test-pattern frame: @f describes it (seq, fourcc, width, height
+ * and the planes; any layout rkv_frame_check(f, f->bytes_used) accepts, so
+ * a frame copied into rows with a larger stride is checked too, without its
+ * padding) and @data holds its bytes. Returns 0 if they are exactly that
+ * frame, or the offset + 1 of the first byte that differs (planes in order,
+ * each from its top row), or -EINVAL (@f or @data NULL, not a format or
+ * size the test pattern makes, or a descriptor rkv_frame_check refuses), or
+ * -ENOMEM.
  */
 int64_t rkv_testpattern_verify(const struct rkv_frame *f, const void *data);
 

@@ -20,8 +20,11 @@ struct rkv_source {
 
 /* The built-in backends. Weak: a build that leaves one out (the media
  * backend needs GStreamer) still links, and rkv__source_pick() says the
- * backend is missing. */
-extern const struct rkv_source_ops rkv__source_testpattern __attribute__((weak));
+ * backend is missing. The test pattern is in every build, and its
+ * reference is strong: a weak one does not make the linker take the
+ * backend's object out of a static library (the tests link one), so a
+ * program that named nothing else of it would find no test pattern. */
+extern const struct rkv_source_ops rkv__source_testpattern;
 extern const struct rkv_source_ops rkv__source_v4l2 __attribute__((weak));
 
 /* Which backend serves @uri, and the part of it the backend reads (the
