@@ -11,6 +11,8 @@
  *   copyin      1080p RGB publish_copy beside a bare memcpy of the same frame
  *   loan        loan -> publish -> acquire -> release, 64 bytes vs 4K NV12
  *   fanout      throughput with 1, 2, 4 and 8 block consumers
+ *   testpattern the test-pattern source's cost per frame, 1080p NV12 and
+ *               640x480 YUYV, beside a memcpy of the same frame
  *
  * It prints a table; with --json it also prints one JSON object on its last
  * line. Nothing here asserts a time: a benchmark reports, the reader judges
@@ -43,6 +45,7 @@
 
 #include <rkv/frame.h>
 #include <rkv/pool.h>
+#include <rkv/source.h>
 
 #define SMALL_FRAME   64u
 #define RGB_W         1920u
@@ -65,6 +68,7 @@ struct config {
 	double run_s;          /* throughput and fan-out run time */
 	uint32_t copy_iters;   /* 1080p copies per method */
 	uint32_t loan_iters;   /* loan cycles per frame size */
+	uint32_t tp_iters;     /* test-pattern frames per format */
 	uint32_t rounds;       /* copyin and loan: interleaved rounds */
 };
 
@@ -83,6 +87,7 @@ struct results {
 	double loan_64b_ns, loan_4k_ns;
 	double fanout_fps[MAX_FANOUT + 1];     /* slowest consumer */
 	double fanout_total[MAX_FANOUT + 1];   /* all consumers together */
+	double tp_ns[2], tp_memcpy_ns[2], tp_verify_ns[2]; /* per tp_cases[] */
 };
 
 static const uint32_t fanout_counts[] = { 1, 2, 4, 8 };
@@ -828,6 +833,125 @@ static void bench_loan(const struct config *cfg, struct results *res)
 	rkv_producer_destroy(b.p);
 }
 
+/* ---- 6. the test-pattern source ----------------------------------------------- */
+
+/*
+ * What a frame of the test-pattern source costs: rkv_source_next() and
+ * rkv_source_done() in a loop, at 10^9 frames a second, a rate no loop
+ * keeps up with, so no call waits and each hands out the latest frame
+ * (the source counts the rest dropped). Beside it, the baseline: a memcpy
+ * of a whole frame into one of four buffers in turn (the source keeps four
+ * too), the least a source that copies whole frames pays. And what
+ * rkv_testpattern_verify() costs a consumer per frame.
+ */
+static const struct {
+	uint32_t fourcc, w, h;
+	const char *what;
+} tp_cases[2] = {
+	{ RKV_FMT_NV12, 1920, 1080, "1920x1080 NV12" },
+	{ RKV_FMT_YUYV, 640, 480, "640x480 YUYV" },
+};
+
+static double tp_round(rkv_source *s, uint32_t iters)
+{
+	int64_t t = now_ns();
+	for (uint32_t i = 0; i < iters; i++) {
+		struct rkv_source_frame f;
+		int r = rkv_source_next(s, &f, -1);
+		if (r < 0)
+			die("test pattern: next: %s", strerror(-r));
+		r = rkv_source_done(s, &f);
+		if (r < 0)
+			die("test pattern: done: %s", strerror(-r));
+	}
+	return (double)(now_ns() - t) / iters;
+}
+
+static double tp_memcpy_round(uint8_t *src, uint8_t **dst, size_t size, uint32_t iters)
+{
+	int64_t t = now_ns();
+	for (uint32_t i = 0; i < iters; i++) {
+		src[0] = (uint8_t)i;
+		memcpy(dst[i % 4], src, size);
+		__asm__ __volatile__("" : : "r"(dst[i % 4]) : "memory");
+	}
+	return (double)(now_ns() - t) / iters;
+}
+
+static void bench_testpattern(const struct config *cfg, struct results *res)
+{
+	for (size_t c = 0; c < 2; c++) {
+		fprintf(stderr, "test pattern: %s, %u frames...\n", tp_cases[c].what, cfg->tp_iters);
+		char why[256] = "";
+		struct rkv_source_config sc = {
+			.fourcc = tp_cases[c].fourcc,
+			.width = tp_cases[c].w,
+			.height = tp_cases[c].h,
+			.fps_num = 1000000000,
+			.fps_den = 1,
+			.buffers = 4,
+			.errbuf = why,
+			.errbuf_len = sizeof why,
+		};
+		struct rkv_source_info info;
+		rkv_source *s = NULL;
+		int r = rkv_source_open(&sc, &s, &info);
+		if (r < 0)
+			die("open the test pattern (%s): %s (%s)", tp_cases[c].what, strerror(-r),
+			    why);
+		r = rkv_source_start(s);
+		if (r < 0)
+			die("start the test pattern: %s", strerror(-r));
+		size_t size = (size_t)info.frame_size;
+		uint8_t *src = big_alloc(size), *dst[4];
+		for (int i = 0; i < 4; i++) {
+			dst[i] = big_alloc(size);
+			memset(dst[i], 0, size);
+		}
+
+		/* Warm-up: every buffer drawn once, every copy made once. */
+		tp_round(s, 8);
+		struct rkv_source_frame f;
+		r = rkv_source_next(s, &f, -1);
+		if (r < 0)
+			die("test pattern: next: %s", strerror(-r));
+		memcpy(src, f.data, size);
+		uint8_t first = src[0];
+		struct rkv_frame desc = f.frame;
+		r = rkv_source_done(s, &f);
+		if (r < 0)
+			die("test pattern: done: %s", strerror(-r));
+		tp_memcpy_round(src, dst, size, 8);
+
+		uint32_t per = cfg->tp_iters / cfg->rounds;
+		if (per < 1)
+			per = 1;
+		double tp[16], mc[16], vf[16];
+		for (uint32_t round = 0; round < cfg->rounds; round++) {
+			tp[round] = tp_round(s, per);
+			mc[round] = tp_memcpy_round(src, dst, size, per);
+			src[0] = first;
+			int64_t t = now_ns();
+			uint32_t nv = per / 20 + 1;
+			for (uint32_t i = 0; i < nv; i++) {
+				int64_t v = rkv_testpattern_verify(&desc, src);
+				if (v != 0)
+					die("rkv_testpattern_verify(%s) = %" PRId64 ", not 0",
+					    tp_cases[c].what, v);
+			}
+			vf[round] = (double)(now_ns() - t) / nv;
+		}
+		res->tp_ns[c] = median(tp, cfg->rounds);
+		res->tp_memcpy_ns[c] = median(mc, cfg->rounds);
+		res->tp_verify_ns[c] = median(vf, cfg->rounds);
+
+		rkv_source_close(s);
+		free(src);
+		for (int i = 0; i < 4; i++)
+			free(dst[i]);
+	}
+}
+
 /* ---- machine ------------------------------------------------------------------ */
 
 struct machine {
@@ -874,12 +998,12 @@ static void machine_info(struct machine *m)
 
 /* A target is -1 when its figures were not measured. */
 struct targets {
-	int sleep_p50, sleep_p99, spin_p50, small_fps, copyin, loan;
+	int sleep_p50, sleep_p99, spin_p50, small_fps, copyin, loan, tp_1ms, tp_memcpy;
 };
 
 static struct targets judge(const struct results *r)
 {
-	struct targets t = { -1, -1, -1, -1, -1, -1 };
+	struct targets t = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	if (r->have_latency) {
 		t.sleep_p50 = r->sleep.p50 <= r->futex.p50 + 2.0;
 		t.sleep_p99 = r->sleep.p99 <= 1.2 * r->futex.p99;
@@ -891,6 +1015,10 @@ static struct targets judge(const struct results *r)
 		t.copyin = r->copyin_fps >= 0.9 * r->memcpy_fps;
 	if (!isnan(r->loan_4k_ns))
 		t.loan = r->loan_4k_ns <= 1.2 * r->loan_64b_ns;
+	if (!isnan(r->tp_ns[0])) {
+		t.tp_1ms = r->tp_ns[0] <= 1e6;
+		t.tp_memcpy = r->tp_ns[0] <= 0.5 * r->tp_memcpy_ns[0];
+	}
 	return t;
 }
 
@@ -959,6 +1087,19 @@ static void print_table(const struct config *cfg, const struct machine *m, const
 			uint32_t n = fanout_counts[i];
 			printf("  %-12u %22.0f %22.0f\n", n, r->fanout_fps[n], r->fanout_total[n]);
 		}
+	}
+	if (!isnan(r->tp_ns[0])) {
+		printf("\n6. test pattern: ns per frame (rkv_source_next + done), one thread\n");
+		printf("  %-16s %14s %18s %8s %14s\n", "", "test pattern", "memcpy (baseline)", "ratio",
+		       "verify");
+		for (size_t c = 0; c < 2; c++)
+			printf("  %-16s %11.0f ns %15.0f ns %7.2fx %11.0f ns\n", tp_cases[c].what,
+			       r->tp_ns[c], r->tp_memcpy_ns[c], r->tp_ns[c] / r->tp_memcpy_ns[c],
+			       r->tp_verify_ns[c]);
+		printf("  target 1080p NV12 <= 1 ms:                   %.0f ns  %s\n", r->tp_ns[0],
+		       met(t->tp_1ms));
+		printf("  target 1080p NV12 <= 0.5 x memcpy of a frame: %.2f x  %s\n",
+		       r->tp_ns[0] / r->tp_memcpy_ns[0], met(t->tp_memcpy));
 	}
 	fflush(stdout);
 }
@@ -1060,7 +1201,18 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 		snprintf(k, sizeof k, "%u", fanout_counts[i]);
 		json_num(k, r->fanout_total[fanout_counts[i]], &f2);
 	}
-	printf("},\"targets\":{");
+	printf("}");
+	const char *tp_keys[2] = { "tp_1080p_nv12", "tp_vga_yuyv" };
+	for (size_t c = 0; c < 2; c++) {
+		char k[64];
+		snprintf(k, sizeof k, "%s_ns", tp_keys[c]);
+		json_num(k, r->tp_ns[c], &first);
+		snprintf(k, sizeof k, "%s_memcpy_ns", tp_keys[c]);
+		json_num(k, r->tp_memcpy_ns[c], &first);
+		snprintf(k, sizeof k, "%s_verify_ns", tp_keys[c]);
+		json_num(k, r->tp_verify_ns[c], &first);
+	}
+	printf(",\"targets\":{");
 	f2 = 1;
 	json_bool("sleep_p50_le_futex_plus_2us", t->sleep_p50, &f2);
 	json_bool("sleep_p99_le_1_2x_futex", t->sleep_p99, &f2);
@@ -1068,6 +1220,8 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 	json_bool("small_fps_ge_3M", t->small_fps, &f2);
 	json_bool("copyin_ge_0_9x_memcpy", t->copyin, &f2);
 	json_bool("loan_4k_le_1_2x_64b", t->loan, &f2);
+	json_bool("tp_1080p_le_1ms", t->tp_1ms, &f2);
+	json_bool("tp_1080p_le_0_5x_memcpy", t->tp_memcpy, &f2);
 	printf("}}\n");
 	fflush(stdout);
 }
@@ -1090,7 +1244,8 @@ static void usage(FILE *to)
 		"  --json        also print one JSON object on the last line\n"
 		"  --quick       fewer samples and shorter runs (a smoke test)\n"
 		"  --samples N   latency samples per mode (default 20000, quick 2000)\n"
-		"  --only S      run one section: latency, throughput, copyin, loan, fanout\n");
+		"  --only S      run one section: latency, throughput, copyin, loan, fanout,\n"
+		"                testpattern\n");
 }
 
 static int wants(const struct config *cfg, const char *section)
@@ -1108,6 +1263,7 @@ int main(int argc, char **argv)
 		.run_s = 1.5,
 		.copy_iters = 350,
 		.loan_iters = 700000,
+		.tp_iters = 7000,
 		.rounds = 7,
 	};
 	long samples = -1;
@@ -1134,7 +1290,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	static const char *const sections[] = { "latency", "throughput", "copyin", "loan", "fanout" };
+	static const char *const sections[] = { "latency", "throughput", "copyin", "loan", "fanout",
+						"testpattern" };
 	if (cfg.only) {
 		int ok = 0;
 		for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
@@ -1151,6 +1308,7 @@ int main(int argc, char **argv)
 		cfg.run_s = 0.3;
 		cfg.copy_iters = 50;
 		cfg.loan_iters = 70000;
+		cfg.tp_iters = 700;
 		cfg.rounds = 5;
 	}
 	if (samples > 0)
@@ -1168,6 +1326,8 @@ int main(int argc, char **argv)
 			       .loan_64b_ns = NAN, .loan_4k_ns = NAN };
 	for (size_t i = 0; i <= MAX_FANOUT; i++)
 		res.fanout_fps[i] = res.fanout_total[i] = NAN;
+	for (size_t i = 0; i < 2; i++)
+		res.tp_ns[i] = res.tp_memcpy_ns[i] = res.tp_verify_ns[i] = NAN;
 	struct machine m;
 	machine_info(&m);
 
@@ -1181,6 +1341,8 @@ int main(int argc, char **argv)
 		bench_loan(&cfg, &res);
 	if (wants(&cfg, "fanout"))
 		bench_fanout(&cfg, &res);
+	if (wants(&cfg, "testpattern"))
+		bench_testpattern(&cfg, &res);
 
 	struct targets t = judge(&res);
 	print_table(&cfg, &m, &res, &t);
