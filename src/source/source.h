@@ -18,14 +18,14 @@ struct rkv_source {
 	int out;                        /* frames handed out, not yet done */
 };
 
-/* The built-in backends. Weak: a build that leaves one out (the media
- * backend needs GStreamer) still links, and rkv__source_pick() says the
- * backend is missing. The test pattern is in every build, and its
- * reference is strong: a weak one does not make the linker take the
+/* The built-in backends. The test pattern and V4L2 are in every build and
+ * referenced strongly: a weak reference does not make the linker take a
  * backend's object out of a static library (the tests link one), so a
- * program that named nothing else of it would find no test pattern. */
+ * program that named nothing else of it would find no such backend. A
+ * backend a build may leave out (the media backend needs GStreamer) is to
+ * be referenced weakly, and rkv__source_pick() then says it is missing. */
 extern const struct rkv_source_ops rkv__source_testpattern;
-extern const struct rkv_source_ops rkv__source_v4l2 __attribute__((weak));
+extern const struct rkv_source_ops rkv__source_v4l2;
 
 /* Which backend serves @uri, and the part of it the backend reads (the
  * device path, the media URI). NULL when none does. */
