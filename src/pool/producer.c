@@ -510,6 +510,24 @@ static void disarm(rkv_producer *p)
 	drain_wakes(p);
 }
 
+/*
+ * Arm rkv_producer_fd() for a caller that found nothing: take old wake-ups
+ * off, announce, and look once more (@recheck, Dekker with the consumers'
+ * release path). Returns 1 when the second look found what was wanted (the
+ * announcement is taken back), 0 when armed.
+ */
+static int arm_fd(rkv_producer *p, int (*recheck)(rkv_producer *, void *), void *arg)
+{
+	drain_wakes(p);
+	announce_sleep(p);
+	if (recheck(p, arg)) {
+		STORE_RLX(&p->hdr->producer_waiting, 0);
+		return 1;
+	}
+	p->armed = 1;
+	return 0;
+}
+
 int rkv_producer_fd(rkv_producer *p)
 {
 	if (!p)
@@ -579,16 +597,8 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 	}
 	while (!have_free_slot(p, NULL)) {
 		if (timeout_ns == 0) {
-			/* Arm rkv_producer_fd(): take old wake-ups off, then
-			 * announce and look once more. */
-			drain_wakes(p);
-			announce_sleep(p);
-			if (have_free_slot(p, NULL)) {
-				STORE_RLX(&p->hdr->producer_waiting, 0);
-				break;
-			}
-			p->armed = 1;
-			r = -EAGAIN;
+			if (!arm_fd(p, have_free_slot, NULL))
+				r = -EAGAIN;
 			break;
 		}
 		if (deadline == 0)
@@ -629,6 +639,16 @@ static int take_free(rkv_producer *p, uint32_t s)
 	return 0;
 }
 
+/* Read what consumers gave back, then take slot *@arg if it is free. */
+static int take_slot(rkv_producer *p, void *arg)
+{
+	uint32_t s = *(const uint32_t *)arg;
+
+	if (p->refs[s] != 0)
+		ledger_drain_all(p);
+	return take_free(p, s);
+}
+
 int rkv_producer_loan_slot(rkv_producer *p, uint32_t slot, struct rkv_loan *loan)
 {
 	int r = 0;
@@ -643,21 +663,11 @@ int rkv_producer_loan_slot(rkv_producer *p, uint32_t slot, struct rkv_loan *loan
 		r = -EBUSY;
 		goto out;
 	}
-	if (p->refs[slot] != 0)
-		ledger_drain_all(p);
-	if (!take_free(p, slot)) {
-		/* In a consumer's hands: arm rkv_producer_fd() (take old
-		 * wake-ups off, announce, look once more), so the caller
-		 * learns when a consumer gives something back. */
-		drain_wakes(p);
-		announce_sleep(p);
-		ledger_drain_all(p);
-		if (!take_free(p, slot)) {
-			p->armed = 1;
-			r = -EBUSY;
-			goto out;
-		}
-		STORE_RLX(&p->hdr->producer_waiting, 0);
+	/* In a consumer's hands: arm rkv_producer_fd(), so the caller learns
+	 * when a consumer gives something back. */
+	if (!take_slot(p, &slot) && !arm_fd(p, take_slot, &slot)) {
+		r = -EBUSY;
+		goto out;
 	}
 	make_loan(p, slot, loan);
 out:
