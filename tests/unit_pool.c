@@ -91,6 +91,14 @@ static rkv_consumer *attach(const char *name, struct rkv_consumer_opts o)
 	return c;
 }
 
+static rkv_consumer *attach_label(const char *name, uint32_t policy, uint32_t depth,
+				  uint32_t held, const char *label)
+{
+	struct rkv_consumer_opts o = cons_opts(policy, depth, held);
+	o.label = label;
+	return attach(name, o);
+}
+
 /* Attach that must fail with -@err and say why in errbuf. */
 static void attach_fails(const char *name, struct rkv_consumer_opts o, int err, int line)
 {
@@ -1479,6 +1487,9 @@ static void same_consumer_stats(const struct rkv_consumer_stats *a,
 	CHECK_UINT(a->replaced, ==, b->replaced);
 	CHECK_STR(a->label, b->label);
 	CHECK_STR(a->group, b->group);
+	CHECK_UINT(a->lag, ==, b->lag);
+	CHECK_UINT(a->last_seq, ==, b->last_seq);
+	CHECK((a->queued_age_ns > 0) == (b->queued_age_ns > 0));
 }
 
 static void same_pool_stats(const struct rkv_pool_stats *a, const struct rkv_pool_stats *b)
@@ -1560,6 +1571,13 @@ static void test_stats(void)
 	CHECK_STR(sb.label, "beta");
 	CHECK_STR(sb.group, "");
 	CHECK_UINT(sa.id, !=, sb.id);
+	/* a has 2 (3 waits, 4 missed); b has the newest */
+	CHECK_UINT(sa.lag, ==, 2);
+	CHECK_UINT(sa.last_seq, ==, 2);
+	CHECK_INT(sa.queued_age_ns, >, 0);
+	CHECK_UINT(sb.lag, ==, 0);
+	CHECK_UINT(sb.last_seq, ==, 4);
+	CHECK_INT(sb.queued_age_ns, ==, 0);
 
 	ps = pstats(p);
 	CHECK_UINT(ps.published, ==, 4);
@@ -1615,6 +1633,294 @@ static void test_stats(void)
 	CHECK_EQ(rkv_pool_stats(name, NULL, 0, NULL, 0, 0), 0);
 	rkv_producer_destroy(p);
 	CHECK_ERR(rkv_pool_stats(name, NULL, 0, NULL, 0, 0), ENOENT);
+}
+
+/* The observer's entry for the consumer labelled @label. */
+static struct rkv_consumer_stats observed(const char *name, const char *label)
+{
+	struct rkv_consumer_stats list[8];
+	memset(list, 0xff, sizeof list);
+	int n = rkv_pool_stats(name, NULL, 0, list, 8, sizeof(*(list)));
+	CHECK(n > 0 && n <= 8);
+	return *find_label(list, n, label);
+}
+
+static void same_as_observed(const struct rkv_consumer_stats *s, const char *name,
+			     const char *label)
+{
+	struct rkv_consumer_stats o = observed(name, label);
+	same_consumer_stats(s, &o);
+}
+
+/*
+ * Lag: frames published after the newest frame a consumer acquired. It rises
+ * by one a frame while a consumer takes nothing (queued, replaced in its
+ * mailbox or dropped alike), is 0 once it has the newest frame, and reads
+ * the same from the consumer and from an observer. A group member's is its
+ * group's frames not taken yet.
+ */
+static void test_lag(void)
+{
+	char name[NAMELEN];
+	struct rkv_view v;
+	struct rkv_pool_opts o = pool_opts(24, 1);
+	rkv_producer *p = mkpool_opts(test_pool_name(name, sizeof name, "lag"), &o);
+
+	/* frames before they attach do not count */
+	CHECK_EQ(publish_seq(p, 100), 0);
+	rkv_consumer *d = attach_label(name, RKV_POLICY_DROP, 4, 1, "drop");
+	rkv_consumer *b = attach_label(name, RKV_POLICY_BLOCK, 8, 1, "block");
+	rkv_consumer *l = attach_label(name, RKV_POLICY_LATEST, 0, 1, "latest");
+	rkv_consumer *all[3] = { d, b, l };
+	const char *labels[3] = { "drop", "block", "latest" };
+
+	for (int k = 0; k < 3; k++) {
+		struct rkv_consumer_stats s = cstats(all[k]);
+		CHECK_UINT(s.lag, ==, 0);
+		CHECK_UINT(s.last_seq, ==, 0);
+		CHECK_INT(s.queued_age_ns, ==, 0);
+		same_as_observed(&s, name, labels[k]);
+	}
+	/* nobody takes anything: lag rises with every frame, for the drop
+	 * consumer also past its queue's depth */
+	for (uint64_t i = 1; i <= 6; i++) {
+		publish_seq(p, i);
+		for (int k = 0; k < 3; k++) {
+			struct rkv_consumer_stats s = cstats(all[k]);
+			if (s.lag != i)
+				FAIL("%s consumer: lag %" PRIu64 " after %" PRIu64 " frames it did not take",
+				     labels[k], s.lag, i);
+			CHECK_INT(s.queued_age_ns, >, 0);
+			same_as_observed(&s, name, labels[k]);
+		}
+	}
+	CHECK_UINT(cstats(d).dropped, ==, 2);
+
+	/* block takes everything: lag 0, the newest frame's seq */
+	for (uint64_t i = 1; i <= 6; i++)
+		take(b, i);
+	struct rkv_consumer_stats s = cstats(b);
+	CHECK_UINT(s.lag, ==, 0);
+	CHECK_UINT(s.last_seq, ==, 6);
+	CHECK_INT(s.queued_age_ns, ==, 0);
+	same_as_observed(&s, name, "block");
+	/* latest takes the one in its mailbox, the newest */
+	take(l, 6);
+	s = cstats(l);
+	CHECK_UINT(s.lag, ==, 0);
+	CHECK_UINT(s.last_seq, ==, 6);
+	CHECK_INT(s.queued_age_ns, ==, 0);
+	same_as_observed(&s, name, "latest");
+	/* drop takes its queue, 1..4; 5 and 6 passed it by */
+	for (uint64_t i = 1; i <= 4; i++)
+		take(d, i);
+	s = cstats(d);
+	CHECK_UINT(s.lag, ==, 2);
+	CHECK_UINT(s.last_seq, ==, 4);
+	CHECK_INT(s.queued_age_ns, ==, 0);
+	same_as_observed(&s, name, "drop");
+	/* one more frame, taken by all: everyone caught up */
+	publish_seq(p, 7);
+	for (int k = 0; k < 3; k++) {
+		take(all[k], 7);
+		s = cstats(all[k]);
+		CHECK_UINT(s.lag, ==, 0);
+		CHECK_UINT(s.last_seq, ==, 7);
+		same_as_observed(&s, name, labels[k]);
+	}
+	/* holding a frame is not lagging: lag counts what came after it */
+	publish_seq(p, 8);
+	CHECK_OK(rkv_consumer_acquire(b, &v, 0));
+	CHECK_UINT(cstats(b).lag, ==, 0);
+	publish_seq(p, 9);
+	CHECK_UINT(cstats(b).lag, ==, 1);
+	CHECK_UINT(observed(name, "block").lag, ==, 1);
+	CHECK_OK(rkv_consumer_release(b, &v));
+
+	for (int k = 0; k < 3; k++)
+		rkv_consumer_detach(all[k]);
+	wait_consumer_count(p, 0);
+
+	/* a group: the frames in its queue that no member took yet */
+	struct rkv_consumer_opts co = cons_opts(RKV_POLICY_GROUP, 4, 1);
+	co.group = "g";
+	co.label = "m1";
+	rkv_consumer *m1 = attach(name, co);
+	co.label = "m2";
+	rkv_consumer *m2 = attach(name, co);
+	for (uint64_t i = 10; i < 13; i++)
+		publish_seq(p, i);
+	CHECK_UINT(cstats(m1).lag, ==, 3);
+	CHECK_INT(cstats(m1).queued_age_ns, >, 0);
+	CHECK_UINT(observed(name, "m2").lag, ==, 3);
+	take(m1, 10);
+	CHECK_UINT(cstats(m1).lag, ==, 2);
+	CHECK_UINT(cstats(m1).last_seq, ==, 10);
+	s = observed(name, "m1");
+	CHECK_UINT(s.lag, ==, 2);
+	CHECK_UINT(s.last_seq, ==, 10);
+	CHECK_INT(s.queued_age_ns, >, 0);
+	CHECK_UINT(observed(name, "m2").lag, ==, 2);
+	take(m2, 11);
+	take(m1, 12);
+	CHECK_UINT(cstats(m2).lag, ==, 0);
+	s = observed(name, "m2");
+	CHECK_UINT(s.lag, ==, 0);
+	CHECK_UINT(s.last_seq, ==, 11);
+	CHECK_INT(s.queued_age_ns, ==, 0);
+	rkv_consumer_detach(m1);
+	rkv_consumer_detach(m2);
+	rkv_producer_destroy(p);
+}
+
+/*
+ * A consumer writes what it likes into its chan: a ready_head far from
+ * anything the producer queued, a mailbox naming no slot it got. The
+ * producer's lag for it stays within the frames published since it
+ * attached, and nothing breaks (the next publish evicts the scribbler).
+ */
+static void test_lag_hostile(void)
+{
+	static const uint64_t heads[] = { UINT64_MAX, UINT64_MAX - 3, 1ull << 40, 3, 5 };
+	char name[NAMELEN];
+	struct rkv_pool_opts o = pool_opts(16, 1);
+	rkv_producer *p = mkpool_opts(test_pool_name(name, sizeof name, "laghostile"), &o);
+	rkv_consumer *r = attach_label(name, RKV_POLICY_DROP, 4, 1, "ring");
+	rkv_consumer *m = attach_label(name, RKV_POLICY_LATEST, 0, 1, "mailbox");
+	struct rkv_wire_chan *rc, *mc;
+	uint64_t size;
+	void *base;
+
+	CHECK_OK(rkv__consumer_chan_area(r, &base, &size));
+	rc = base;
+	CHECK_OK(rkv__consumer_chan_area(m, &base, &size));
+	mc = base;
+	for (uint64_t i = 1; i <= 3; i++)
+		publish_seq(p, i);
+	take(r, 1); /* its head is 1 of 3 now */
+
+	for (size_t k = 0; k < sizeof heads / sizeof heads[0]; k++) {
+		STORE_REL(&rc->ready_head, heads[k]);
+		struct rkv_consumer_stats s = observed(name, "ring");
+		if (s.lag > 3)
+			FAIL("ready_head %#" PRIx64 ": lag %" PRIu64 ", more than the 3 frames published",
+			     heads[k], s.lag);
+		CHECK_UINT(s.last_seq, <=, 3);
+		CHECK_INT(s.queued_age_ns, >=, 0);
+	}
+	static const uint64_t boxes[] = { RKV_ENTRY(2, 9999), RKV_ENTRY(UINT32_MAX, 0), 0 };
+	for (size_t k = 0; k < sizeof boxes / sizeof boxes[0]; k++) {
+		STORE_REL(&mc->mailbox, boxes[k]);
+		struct rkv_consumer_stats s = observed(name, "mailbox");
+		CHECK_UINT(s.lag, <=, 3);
+		CHECK_UINT(s.last_seq, <=, 3);
+		/* its own figures, read by itself, do not trip over the slot
+		 * number either */
+		s = cstats(m);
+		CHECK_UINT(s.lag, <=, 3);
+	}
+	/* publishing goes on; the scribblers are evicted, the pool is fine */
+	publish_seq(p, 4);
+	publish_seq(p, 5);
+	CHECK_UINT(pstats(p).evictions, ==, 2);
+	CHECK_EQ(rkv__producer_free_slots(p), 16);
+	rkv_consumer_detach(r);
+	rkv_consumer_detach(m);
+	rkv_producer_destroy(p);
+}
+
+struct lag_reader {
+	rkv_consumer *c;
+	int stop; /* atomic */
+	uint64_t reads; /* atomic */
+};
+
+/* Read a consumer's stats in a loop, from a thread that is not its
+ * acquirer's: what pool.h allows. */
+static void *lag_reader_thread(void *arg)
+{
+	struct lag_reader *lr = arg;
+	while (!__atomic_load_n(&lr->stop, __ATOMIC_ACQUIRE)) {
+		struct rkv_consumer_stats s;
+		CHECK_OK(rkv_consumer_stats(lr->c, &s, sizeof s));
+		CHECK_INT(s.queued_age_ns, >=, 0);
+		__atomic_store_n(&lr->reads, lr->reads + 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+/*
+ * The consumer's figures are read while its acquiring thread takes frames
+ * and gives them back, and the producer rewrites those slots: the age comes
+ * from the descriptor of a slot the reader does not hold (a mailbox's, the
+ * head of a queue). ThreadSanitizer saw that as a race with the producer's
+ * plain write of the descriptor until its capture time was stored alone,
+ * atomically.
+ */
+static void test_lag_threads(void)
+{
+	char name[NAMELEN];
+	rkv_producer *p = mkpool(test_pool_name(name, sizeof name, "lagthr"), 8, 1);
+	static const uint32_t pol[2] = { RKV_POLICY_LATEST, RKV_POLICY_DROP };
+
+	for (int k = 0; k < 2; k++) {
+		struct lag_reader lr = { .c = attach(name, cons_opts(pol[k], 2, 1)) };
+		pthread_t t;
+		CHECK_EQ(pthread_create(&t, NULL, lag_reader_thread, &lr), 0);
+		/* 4000 frames, and on until the reader has read 200 times */
+		for (uint64_t i = 1; i <= 4000 || __atomic_load_n(&lr.reads, __ATOMIC_RELAXED) < 200;
+		     i++) {
+			struct rkv_view v;
+			publish_seq(p, i);
+			if (rkv_consumer_acquire(lr.c, &v, 0) == 0)
+				CHECK_OK(rkv_consumer_release(lr.c, &v));
+		}
+		__atomic_store_n(&lr.stop, 1, __ATOMIC_RELEASE);
+		CHECK_EQ(pthread_join(t, NULL), 0);
+		CHECK_UINT(lr.reads, >, 0);
+		rkv_consumer_detach(lr.c);
+		wait_consumer_count(p, 0);
+	}
+	rkv_producer_destroy(p);
+}
+
+/*
+ * A program built before lag was appended passes the older struct size:
+ * both stats calls take it, fill what it knows and write nothing past it.
+ */
+static void test_stats_old_size(void)
+{
+	char name[NAMELEN];
+	const size_t old = offsetof(struct rkv_consumer_stats, lag);
+	struct rkv_pool_opts o = pool_opts(8, 1);
+	rkv_producer *p = mkpool_opts(test_pool_name(name, sizeof name, "oldsize"), &o);
+	rkv_consumer *c = attach_label(name, RKV_POLICY_BLOCK, 2, 1, "old");
+	unsigned char buf[3 * sizeof(struct rkv_consumer_stats)];
+
+	publish_seq(p, 1);
+	memset(buf, 0xa5, sizeof buf);
+	CHECK_OK(rkv_consumer_stats(c, (struct rkv_consumer_stats *)(void *)buf, old));
+	for (size_t i = old; i < sizeof buf; i++)
+		if (buf[i] != 0xa5)
+			FAIL("rkv_consumer_stats with the older size wrote byte %zu", i);
+	struct rkv_consumer_stats s;
+	memcpy(&s, buf, old);
+	CHECK_UINT(s.delivered, ==, 1);
+	CHECK_STR(s.label, "old");
+	CHECK_ERR(rkv_consumer_stats(c, &s, old - 1), EINVAL);
+
+	/* entries of the older size: one consumer, one entry, nothing after */
+	memset(buf, 0xa5, sizeof buf);
+	CHECK_EQ(rkv_pool_stats(name, NULL, 0, (struct rkv_consumer_stats *)(void *)buf, 2, old), 1);
+	for (size_t i = old; i < sizeof buf; i++)
+		if (buf[i] != 0xa5)
+			FAIL("rkv_pool_stats with the older size: byte %zu is %#x", i, buf[i]);
+	memcpy(&s, buf, old);
+	CHECK_STR(s.label, "old");
+	CHECK_UINT(s.delivered, ==, 1);
+	CHECK_ERR(rkv_pool_stats(name, NULL, 0, &s, 1, old - 1), EINVAL);
+	rkv_consumer_detach(c);
+	rkv_producer_destroy(p);
 }
 
 /*
@@ -1823,7 +2129,9 @@ static void test_opts_size(void)
 	CHECK_OK(rkv_consumer_stats(c, &sbig.st, sizeof sbig));
 	for (size_t i = 0; i < sizeof sbig.more; i++)
 		CHECK_UINT(sbig.more[i], ==, 0);
-	CHECK_ERR(rkv_consumer_stats(c, &sbig.st, sizeof sbig.st - 1), EINVAL);
+	/* smaller than the struct before lag was appended (test_stats_old_size) */
+	CHECK_ERR(rkv_consumer_stats(c, &sbig.st, offsetof(struct rkv_consumer_stats, lag) - 1),
+		  EINVAL);
 	rkv_consumer_detach(c);
 	rkv_producer_destroy(p);
 }
@@ -2179,6 +2487,10 @@ int main(void)
 	test_group();
 	test_spin();
 	test_stats();
+	test_lag();
+	test_lag_hostile();
+	test_lag_threads();
+	test_stats_old_size();
 	test_fork();
 	test_readonly();
 	test_access();

@@ -144,7 +144,7 @@ static void test_pool_area(void)
 		FIELD(rkv_wire_slot, ext_size, 208, 8, uint64_t),
 		FIELD(rkv_wire_slot, pad0, 216, 40, uint8_t *));
 
-	CHECK_FIELDS(rkv_wire_cstats, 128,
+	CHECK_FIELDS(rkv_wire_cstats, 192,
 		FIELD(rkv_wire_cstats, active, 0, 4, uint32_t),
 		FIELD(rkv_wire_cstats, id, 4, 4, uint32_t),
 		FIELD(rkv_wire_cstats, policy, 8, 4, uint32_t),
@@ -158,7 +158,11 @@ static void test_pool_area(void)
 		FIELD(rkv_wire_cstats, dropped, 48, 8, uint64_t),
 		FIELD(rkv_wire_cstats, replaced, 56, 8, uint64_t),
 		FIELD(rkv_wire_cstats, label, 64, 32, char *),
-		FIELD(rkv_wire_cstats, group, 96, 32, char *));
+		FIELD(rkv_wire_cstats, group, 96, 32, char *),
+		FIELD(rkv_wire_cstats, lag, 128, 8, uint64_t),
+		FIELD(rkv_wire_cstats, last_seq, 136, 8, uint64_t),
+		FIELD(rkv_wire_cstats, oldest_ts, 144, 8, int64_t),
+		FIELD(rkv_wire_cstats, pad1, 152, 40, uint8_t *));
 	CHECK_UINT(RKV_LABEL_MAX, ==, 32);
 
 	CHECK_FIELDS(rkv_wire_gstats, 128,
@@ -192,7 +196,9 @@ static void test_chan_area(void)
 		FIELD(rkv_wire_chan, release_offset, 56, 8, uint64_t),
 		FIELD(rkv_wire_chan, ready_tail, 64, 8, uint64_t),
 		FIELD(rkv_wire_chan, evicted, 72, 4, uint32_t),
-		FIELD(rkv_wire_chan, pad2, 76, 52, uint8_t *),
+		FIELD(rkv_wire_chan, pad1, 76, 4, uint32_t),
+		FIELD(rkv_wire_chan, attach_pub, 80, 8, uint64_t),
+		FIELD(rkv_wire_chan, pad2, 88, 40, uint8_t *),
 		FIELD(rkv_wire_chan, ready_head, 128, 8, uint64_t),
 		FIELD(rkv_wire_chan, taken, 136, 8, uint64_t),
 		FIELD(rkv_wire_chan, pad3, 144, 48, uint8_t *),
@@ -281,7 +287,7 @@ static void check_magic(uint32_t magic, uint32_t want, const char *letters)
 
 static void test_magics(void)
 {
-	CHECK_UINT(RKV_WIRE_VERSION, ==, 2);
+	CHECK_UINT(RKV_WIRE_VERSION, ==, 3);
 	check_magic(RKV_MAGIC_POOL, 0x4c4f4f50u, "POOL");
 	check_magic(RKV_MAGIC_CHAN, 0x4e414843u, "CHAN");
 	check_magic(RKV_MAGIC_GROUP, 0x50524f47u, "GORP");

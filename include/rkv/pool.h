@@ -197,6 +197,20 @@ struct rkv_pool_stats {
  * frames published since it attached (latest: replaced frames were
  * delivered first). A group member's delivered counts the frames it took;
  * the group's own counters are in struct rkv_group_stats.
+ *
+ * How far behind it is (lag, last_seq, queued_age_ns; appended, so a caller
+ * passing the struct's older size, offsetof(..., lag), still gets the rest):
+ * for block, drop and latest consumers, lag is the number of frames
+ * published after the newest frame it acquired (after it attached, if it
+ * acquired none yet): 0 when it has the newest frame, rising by one per
+ * frame published while it takes nothing, whether those frames wait in its
+ * queue, replace each other in its mailbox or are dropped. For a group
+ * member, lag is the number of frames waiting in its group's queue that no
+ * member has taken yet. From rkv_consumer_stats() the figures are the
+ * consumer's own, current; from rkv_pool_stats() they are the producer's,
+ * from the moment of the call (the producer believes only its own books: a
+ * consumer that scribbles on its shared indices cannot make them exceed
+ * the frames published since it attached).
  */
 struct rkv_consumer_stats {
 	uint32_t id;
@@ -212,6 +226,12 @@ struct rkv_consumer_stats {
 	uint64_t replaced;     /* latest: unread frames replaced by newer ones */
 	char label[RKV_LABEL_MAX];
 	char group[RKV_LABEL_MAX];
+	uint64_t lag;          /* frames behind, as defined above */
+	uint64_t last_seq;     /* frame.seq of the newest frame it acquired (a group
+				* member: it took); 0 while received is 0 */
+	int64_t queued_age_ns; /* how long ago the oldest frame queued to it and not
+				* yet acquired was captured (now - its timestamp_ns;
+				* a group member: of its group's queue); 0: none */
 };
 
 /*

@@ -356,6 +356,22 @@ static struct cons *reserve(rkv_producer *p, struct joining *j, int *err, char *
 			break;
 		}
 	}
+	if (h->policy == RKV_POLICY_BLOCK || h->policy == RKV_POLICY_DROP) {
+		/* One more entry than the queue is deep: the newest frame it
+		 * took is still there when the queue is full. */
+		uint32_t hn = rkv__pow2_at_least(j->depth + 1);
+		if (c->hist_size < hn) {
+			struct lagrec *nh = realloc(c->hist, (size_t)hn * sizeof(*nh));
+			if (!nh) {
+				*err = -ENOMEM;
+				rkv__set_reason(why, len, "out of memory");
+				return NULL;
+			}
+			c->hist = nh;
+			c->hist_size = hn;
+		}
+		c->hist_mask = hn - 1;
+	}
 	if (h->policy == RKV_POLICY_GROUP && !g) {
 		for (uint32_t i = 0; i < p->max_consumers; i++) {
 			if (!p->groups[i].used) {
@@ -386,6 +402,8 @@ static struct cons *reserve(rkv_producer *p, struct joining *j, int *err, char *
 	c->group = g;
 	c->delivered = c->dropped = c->replaced = 0;
 	c->wake_pending = 0;
+	c->attach_pub = p->published;
+	c->mb_put = c->took_any = 0;
 	c->wake = j->wake[0];
 	c->wake_pipe = j->pipe[1];
 	c->wake_keep = j->keep;
@@ -410,6 +428,7 @@ static struct cons *reserve(rkv_producer *p, struct joining *j, int *err, char *
 	c->chan->ready_offset = sizeof(struct rkv_wire_chan);
 	c->chan->release_offset = sizeof(struct rkv_wire_chan) + 8ull * j->ready_size;
 	c->chan->mailbox = RKV_MAILBOX_EMPTY;
+	c->chan->attach_pub = c->attach_pub;
 
 	if (g) {
 		g->members++;

@@ -79,6 +79,8 @@ struct rkv_consumer {
 	uint64_t n_released;        /* views given back: written under rel_lock */
 	uint32_t next_token;
 	uint64_t taken;
+	uint64_t last_pub;          /* pub_seq and seq of the newest frame acquired */
+	uint64_t last_seq;          /* (atomic: stats may read them from another thread) */
 	int gone;                   /* 0, -EPIPE, -ECONNRESET or -ENOTCONN */
 	int fd_mode;                /* rkv_consumer_fd() was called */
 	int self_pending;           /* self_efd was signalled and not drained */
@@ -938,6 +940,8 @@ static int make_view(rkv_consumer *c, uint64_t e, int tag_is_pos, struct rkv_vie
 	STORE_RLX(&c->held[s], c->next_token);
 	STORE_RLX(&c->n_acquired, c->n_acquired + 1);
 	c->taken++;
+	STORE_RLX(&c->last_pub, d.pub_seq);
+	STORE_RLX(&c->last_seq, d.frame.seq);
 	STORE_RLX(&c->chan->taken, c->taken);
 	/* Field by field: a memset of the whole view is measurable here. */
 	v->frame = d.frame;
@@ -1183,6 +1187,53 @@ int rkv_consumer_fd(rkv_consumer *c)
 
 /* ==== counters and hooks ================================================== */
 
+/* When the frame in slot @s (an index the producer wrote) was captured; 0
+ * for an index out of range. The slot may be given back and rewritten as
+ * we look (another thread's acquire, a mailbox replaced): the producer
+ * stores this field atomically, and a newer frame's time is no harm here. */
+static int64_t slot_ts(rkv_consumer *c, uint32_t s)
+{
+	return s < c->nslots ? LOAD_RLX(&c->slots[s].frame.timestamp_ns) : 0;
+}
+
+/* How far behind we are (pool.h), from what we acquired and what the
+ * producer wrote; another thread may be in acquire meanwhile. */
+static void own_lag(rkv_consumer *c, struct rkv_consumer_stats *st, uint64_t received)
+{
+	uint64_t published = LOAD_RLX(&c->pool->published), base;
+	int64_t ts = 0;
+
+	if (received)
+		st->last_seq = LOAD_RLX(&c->last_seq);
+	if (c->policy == RKV_POLICY_GROUP) {
+		uint64_t h = LOAD_ACQ(&c->grp->head), t = LOAD_ACQ(&c->grp->tail);
+		st->lag = t - h <= (uint64_t)c->grp_mask + 1 ? t - h : 0;
+		if (st->lag) {
+			uint64_t cell = LOAD_ACQ(&c->cells[h & c->grp_mask]);
+			if (RKV_CELL_TAG(cell) == (uint32_t)h && RKV_CELL_OWNER(cell) == 0)
+				ts = slot_ts(c, RKV_CELL_SLOT(cell));
+		}
+	} else {
+		base = received ? LOAD_RLX(&c->last_pub) : LOAD_RLX(&c->chan->attach_pub);
+		/* The pool's count is stored once publish is over: the frame
+		 * being published may be ours already. */
+		st->lag = published > base ? published - base : 0;
+		if (c->policy == RKV_POLICY_LATEST) {
+			uint64_t e = LOAD_ACQ(&c->chan->mailbox);
+			if (e != RKV_MAILBOX_EMPTY)
+				ts = slot_ts(c, RKV_ENTRY_SLOT(e));
+		} else {
+			uint64_t h = LOAD_ACQ(&c->chan->ready_head), t = LOAD_ACQ(&c->chan->ready_tail);
+			if (t != h && t - h <= (uint64_t)c->ready_mask + 1)
+				ts = slot_ts(c, RKV_ENTRY_SLOT(LOAD_RLX(&c->ready[h & c->ready_mask])));
+		}
+	}
+	if (ts > 0) {
+		int64_t now = rkv__now_ns();
+		st->queued_age_ns = now > ts ? now - ts : 0;
+	}
+}
+
 int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *out, size_t size)
 {
 	const struct rkv_wire_cstats *w;
@@ -1217,7 +1268,9 @@ int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *out, size_t s
 	memcpy(st.label, w->label, RKV_LABEL_MAX);
 	memcpy(st.group, w->group, RKV_LABEL_MAX);
 	st.label[RKV_LABEL_MAX - 1] = st.group[RKV_LABEL_MAX - 1] = '\0';
-	return rkv__copy_out(out, size, &st, sizeof(st), sizeof(st));
+	own_lag(c, &st, st.received);
+	/* A caller built before lag was appended passes the older size. */
+	return rkv__copy_out(out, size, &st, sizeof(st), offsetof(struct rkv_consumer_stats, lag));
 }
 
 int rkv_consumer_pool_stats(rkv_consumer *c, struct rkv_pool_stats *out, size_t size)

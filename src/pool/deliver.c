@@ -44,6 +44,7 @@ int deliver_ring(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
 	if (!room)
 		return FULL;
 	STORE_RLX(&c->ready[c->tail & c->ready_mask], entry);
+	c->hist[c->tail & c->hist_mask] = lagrec_of(p, s);
 	c->tail++;
 	STORE_REL(&c->chan->ready_tail, c->tail);
 	ledger_give(p, c, s);
@@ -74,6 +75,12 @@ int deliver_latest(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
 		if (!__atomic_compare_exchange_n(&c->chan->mailbox, &old, entry, 0,
 						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
+		if (old == RKV_MAILBOX_EMPTY && c->mb_put) {
+			c->took = c->mb; /* it took the last one we put */
+			c->took_any = 1;
+		}
+		c->mb = lagrec_of(p, s);
+		c->mb_put = 1;
 		if (old != RKV_MAILBOX_EMPTY) {
 			/* Unread: it goes straight back. */
 			uint32_t os = RKV_ENTRY_SLOT(old);

@@ -18,9 +18,63 @@
 
 #include "pool/producer.h"
 
-void ledger_cons_stats(struct cons *c)
+/*
+ * How far behind @c is (pool.h, struct rkv_consumer_stats), from our own
+ * books: the frames we queued to it, and how far its ready_head says it
+ * took them, believed only between the head we last checked and our tail.
+ * Whatever it writes, lag stays within the frames published since it
+ * attached. Group members: their group's unclaimed frames (the caller
+ * settled the claimed ones).
+ */
+static void cons_lag(rkv_producer *p, struct cons *c, uint64_t *lag, uint64_t *last_seq,
+		     int64_t *oldest)
+{
+	const struct lagrec *last = NULL;
+	struct group *g = c->group;
+
+	*last_seq = 0;
+	*oldest = 0;
+	if (g) {
+		*lag = g->nqueued;
+		for (uint32_t s = 0; s < p->nslots && g->nqueued; s++) {
+			int64_t ts = p->slots[s].frame.timestamp_ns;
+			if (bit_test(g->queued, s) && (*oldest == 0 || ts < *oldest))
+				*oldest = ts;
+		}
+		if (c->took_any)
+			*last_seq = c->took.seq;
+		return;
+	}
+	if (c->policy == RKV_POLICY_LATEST) {
+		if (c->mb_put) {
+			if (LOAD_ACQ(&c->chan->mailbox) == RKV_MAILBOX_EMPTY) {
+				c->took = c->mb; /* it took the last one we put */
+				c->took_any = 1;
+			} else {
+				*oldest = c->mb.ts;
+			}
+		}
+		if (c->took_any)
+			last = &c->took;
+	} else {
+		uint64_t h = LOAD_ACQ(&c->chan->ready_head);
+		if (h - c->head > c->tail - c->head)
+			h = c->head; /* not where it can be: the last head we checked */
+		if (h != 0)
+			last = &c->hist[(h - 1) & c->hist_mask];
+		if (h != c->tail)
+			*oldest = c->hist[h & c->hist_mask].ts;
+	}
+	*lag = p->published - (last ? last->pub : c->attach_pub);
+	if (last)
+		*last_seq = last->seq;
+}
+
+void ledger_cons_stats(rkv_producer *p, struct cons *c)
 {
 	struct rkv_wire_cstats *st = c->st;
+	uint64_t lag, last_seq;
+	int64_t oldest;
 
 	STORE_RLX(&st->outstanding, c->outstanding);
 	STORE_RLX(&st->delivered, c->delivered);
@@ -28,6 +82,10 @@ void ledger_cons_stats(struct cons *c)
 	STORE_RLX(&st->replaced, c->replaced);
 	/* "taken" is the consumer's own count; it is only shown, never trusted. */
 	STORE_RLX(&st->received, LOAD_RLX(&c->chan->taken));
+	cons_lag(p, c, &lag, &last_seq, &oldest);
+	STORE_RLX(&st->lag, lag);
+	STORE_RLX(&st->last_seq, last_seq);
+	STORE_RLX(&st->oldest_ts, oldest);
 }
 
 /* Move a group frame that member @m claimed into @m's own books. */
@@ -42,7 +100,10 @@ static void group_to_member(rkv_producer *p, struct group *g, struct cons *m, ui
 	m->outstanding++;
 	m->delivered++;
 	STORE_RLX(&m->st->delivered, m->delivered);
-	(void)p;
+	if (!m->took_any || p->slots[s].pub_seq > m->took.pub) {
+		m->took = lagrec_of(p, s);
+		m->took_any = 1;
+	}
 }
 
 static void group_take_back(rkv_producer *p, struct group *g, uint32_t s)

@@ -89,10 +89,12 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 	const struct rkv_wire_pool *hdr;
 	const struct rkv_wire_cstats *tab;
 	uint64_t size, stats_offset;
+	int64_t now;
 	uint32_t maxc;
 	int r, count = 0;
 
-	if ((max && (!cons || cons_size < sizeof(struct rkv_consumer_stats))) ||
+	/* A caller built before lag was appended passes the older size. */
+	if ((max && (!cons || cons_size < offsetof(struct rkv_consumer_stats, lag))) ||
 	    (pool && pool_size < sizeof(struct rkv_pool_stats)))
 		return -EINVAL;
 	r = observe(name, &hdr, &size);
@@ -104,6 +106,7 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 		rkv__copy_out(pool, pool_size, &st, sizeof(st), sizeof(st));
 	}
 	/* Checked: the header is the producer's and read-only to us. */
+	now = rkv__now_ns();
 	stats_offset = hdr->stats_offset;
 	maxc = hdr->max_consumers;
 	tab = (const struct rkv_wire_cstats *)((const uint8_t *)hdr + stats_offset);
@@ -127,8 +130,12 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 			memcpy(o.label, e->label, RKV_LABEL_MAX);
 			memcpy(o.group, e->group, RKV_LABEL_MAX);
 			o.label[RKV_LABEL_MAX - 1] = o.group[RKV_LABEL_MAX - 1] = '\0';
+			o.lag = LOAD_RLX(&e->lag);
+			o.last_seq = LOAD_RLX(&e->last_seq);
+			int64_t ts = LOAD_RLX(&e->oldest_ts);
+			o.queued_age_ns = ts > 0 && now > ts ? now - ts : 0;
 			rkv__copy_out((char *)cons + (size_t)count * cons_size, cons_size, &o,
-				      sizeof(o), sizeof(o));
+				      sizeof(o), offsetof(struct rkv_consumer_stats, lag));
 		}
 		count++;
 	}

@@ -116,7 +116,10 @@ void rkv_producer_destroy(rkv_producer *p)
 			}
 		}
 		for (uint32_t i = 0; i < p->max_consumers; i++)
+		{
 			free(p->cons[i].owned);
+			free(p->cons[i].hist);
+		}
 	}
 	if (p->groups) {
 		for (uint32_t i = 0; i < p->max_consumers; i++) {
@@ -778,6 +781,22 @@ static void waiters_missed(rkv_producer *p, struct publish_state *ps, int timed_
 	ps->nwait = 0;
 }
 
+/*
+ * Write a slot's descriptor, its capture time on its own with an atomic
+ * store: a consumer's stats read that one field of the slot named at the
+ * head of its queue (rkv_consumer_stats' queued_age_ns), which another of
+ * its threads may take and give back meanwhile, and we rewrite.
+ */
+static void frame_store(struct rkv_frame *dst, const struct rkv_frame *src)
+{
+	const size_t at = offsetof(struct rkv_frame, timestamp_ns);
+	const size_t past = at + sizeof(src->timestamp_ns);
+
+	memcpy(dst, src, at);
+	STORE_RLX(&dst->timestamp_ns, src->timestamp_ns);
+	memcpy((char *)dst + past, (const char *)src + past, sizeof(*src) - past);
+}
+
 int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rkv_frame *f)
 {
 	struct publish_state ps = { 0 };
@@ -806,7 +825,7 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 	p->loan_token[s] = 0;
 	p->nloans--;
 	p->published++;
-	p->slots[s].frame = fr;
+	frame_store(&p->slots[s].frame, &fr);
 	p->slots[s].pub_seq = p->published;
 	ps.slot = s;
 	ps.entry = RKV_ENTRY(p->published, s);
@@ -950,7 +969,7 @@ void producer_refresh(rkv_producer *p)
 	groups_refresh(p);
 	for (uint32_t i = 0; i < p->max_consumers; i++)
 		if (cons_live(&p->cons[i]))
-			ledger_cons_stats(&p->cons[i]);
+			ledger_cons_stats(p, &p->cons[i]);
 	ledger_reap(p);
 }
 

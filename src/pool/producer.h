@@ -44,6 +44,14 @@
 
 struct group;
 
+/* What the producer remembers of a frame it queued to a consumer, for the
+ * consumer's lag (the slot itself may be rewritten once it is released). */
+struct lagrec {
+	uint64_t pub;             /* pub_seq */
+	uint64_t seq;             /* frame.seq */
+	int64_t ts;               /* frame.timestamp_ns */
+};
+
 enum cons_state {
 	CS_FREE = 0,
 	CS_ACTIVE,   /* receives frames (from the moment it is admitted) */
@@ -80,6 +88,15 @@ struct cons {
 	uint64_t delivered, dropped, replaced;
 	int wake_pending;         /* got a frame in this publish: check its flag */
 	struct rkv_wire_cstats *st;
+	/* lag (ledger_cons_lag): */
+	uint64_t attach_pub;      /* p->published when it was admitted */
+	struct lagrec *hist;      /* block, drop: the frame queued at ready position
+				   * pos is hist[pos & hist_mask] (more entries than
+				   * the queue is deep, so the newest taken one stays) */
+	uint32_t hist_mask, hist_size;
+	struct lagrec mb;         /* latest: the frame last put in its mailbox */
+	struct lagrec took;       /* latest, group: the newest frame it took */
+	int mb_put, took_any;
 };
 
 #define NO_SLOT UINT32_MAX
@@ -225,12 +242,21 @@ static inline void ledger_group_dropped(struct group *g)
 	STORE_RLX(&g->st->dropped, g->dropped);
 }
 
+/* What the lag figures need of the frame in slot @s (just published, or
+ * still owned by whoever takes it). */
+static inline struct lagrec lagrec_of(const rkv_producer *p, uint32_t s)
+{
+	struct lagrec r = { p->slots[s].pub_seq, p->slots[s].frame.seq,
+			    p->slots[s].frame.timestamp_ns };
+	return r;
+}
+
 static inline int cons_live(const struct cons *c)
 {
 	return c->state == CS_ACTIVE;
 }
 
-void ledger_cons_stats(struct cons *c);
+void ledger_cons_stats(rkv_producer *p, struct cons *c);
 int ledger_drain(rkv_producer *p, struct cons *c);
 void ledger_drain_all(rkv_producer *p);
 void ledger_settle(rkv_producer *p, struct group *g, uint64_t pos, uint32_t s, uint64_t cell);

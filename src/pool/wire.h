@@ -33,7 +33,7 @@
 #include <rkv/frame.h>
 #include <rkv/pool.h>
 
-#define RKV_WIRE_VERSION     2u
+#define RKV_WIRE_VERSION     3u
 #define RKV_MAGIC_POOL       0x4c4f4f50u /* "POOL" */
 #define RKV_MAGIC_CHAN       0x4e414843u /* "CHAN" */
 #define RKV_MAGIC_GROUP      0x50524f47u /* "GORP" in memory */
@@ -116,8 +116,14 @@ struct rkv_wire_cstats {
 	uint64_t replaced;
 	char label[RKV_LABEL_MAX];
 	char group[RKV_LABEL_MAX];
+	/* offset 128: how far behind it is, as of the producer's last
+	 * refresh (its stats call, or an observer's visit) */
+	uint64_t lag;            /* rkv_consumer_stats.lag */
+	uint64_t last_seq;       /* frame.seq of the newest frame it acquired */
+	int64_t oldest_ts;       /* capture time of its oldest unread frame; 0: none */
+	uint8_t pad1[40];
 };
-static_assert(sizeof(struct rkv_wire_cstats) == 128, "consumer stats size");
+static_assert(sizeof(struct rkv_wire_cstats) == 192, "consumer stats size");
 
 /* One consumer group's counters, kept by the producer. */
 struct rkv_wire_gstats {
@@ -158,7 +164,9 @@ struct rkv_wire_chan {
 	/* offset 64: written by the producer */
 	uint64_t ready_tail;
 	uint32_t evicted;         /* 1: evicted, 2: lease ended; its slots were taken back */
-	uint8_t pad2[52];
+	uint32_t pad1;
+	uint64_t attach_pub;      /* the pool's publish count when it was admitted */
+	uint8_t pad2[40];
 	/* offset 128: written by the consumer */
 	uint64_t ready_head;
 	uint64_t taken;           /* frames acquired, for stats */
