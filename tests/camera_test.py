@@ -88,6 +88,29 @@ def main():
         if not any(c["camera"] == name for c in allj["cameras"]):
             fail("rkv status --json does not list %s" % name)
 
+        # status lists the pool's consumers, with their lag
+        watcher = subprocess.Popen([rkv, "watch", name, "--seconds", "20"],
+                                   stdout=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                mine = [c for c in status(rkv, name).get("consumer_stats", [])
+                        if c["pid"] == watcher.pid]
+                if mine and mine[0]["received"] > 0:
+                    break
+                if time.monotonic() > deadline:
+                    fail("rkv status does not list the watcher %d: %r"
+                         % (watcher.pid, status(rkv, name)))
+                time.sleep(0.05)
+            if mine[0]["policy"] != "latest" or not isinstance(mine[0].get("lag"), int):
+                fail("the watcher in rkv status: %r" % mine[0])
+            text = run([rkv, "status", name], 0).stdout
+            if "pid %d" % watcher.pid not in text or " lag " not in text:
+                fail("rkv status's text does not show the watcher and its lag:\n%s" % text)
+        finally:
+            watcher.terminate()
+            watcher.wait(10)
+
         # the publishing rate follows rkv fps
         run([rkv, "fps", name, "10"], 0)
         out = run([rkv, "watch", name, "--frames", "12", "--json"], 0).stdout

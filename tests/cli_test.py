@@ -6,6 +6,9 @@ Starts cli_producer (a pool publishing small frames), then checks:
   rkv pools --json      lists it with its producer pid and slot count, and a
                         consumer attached meanwhile with its counters;
   rkv pools             the same in words;
+  lag                   a consumer's lag (frames published after the newest it
+                        took), in both: near 0 while it keeps up, rising while
+                        it is stopped (SIGSTOP), back near 0 once it goes on;
   rkv watch POOL --frames N --json
                         N frame objects with rising sequence numbers, then a
                         summary that counts N frames;
@@ -14,8 +17,10 @@ Starts cli_producer (a pool publishing small frames), then checks:
 """
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 
 def fail(msg):
@@ -29,6 +34,30 @@ def run(args, expect):
         fail("%s exited %d, expected %d\nstdout: %s\nstderr: %s"
              % (" ".join(args), p.returncode, expect, p.stdout[-2000:], p.stderr[-2000:]))
     return p
+
+
+def consumer_of(rkv, name, pid):
+    """The pool's entry for consumer process @pid, from rkv pools --json,
+    or None while it is not attached."""
+    pools = json.loads(run([rkv, "pools", "--json"], 0).stdout)["pools"]
+    for p in pools:
+        if p["name"] == name:
+            for c in p.get("consumers", []):
+                if c["pid"] == pid:
+                    return c
+    return None
+
+
+def wait_lag(rkv, name, pid, ok, what):
+    """Poll until consumer @pid is attached and ok(its lag); its entry."""
+    deadline = time.monotonic() + 10
+    while True:
+        c = consumer_of(rkv, name, pid)
+        if c is not None and ok(c["lag"]):
+            return c
+        if time.monotonic() > deadline:
+            fail("consumer %d of %s: %r, expected a lag %s" % (pid, name, c, what))
+        time.sleep(0.05)
 
 
 def main():
@@ -59,6 +88,9 @@ def main():
         if len(cons) != 1 or cons[0]["policy"] != "drop" or cons[0]["pid"] != watcher.pid \
                 or cons[0]["delivered"] < 1 or cons[0]["label"] != "rkv watch":
             fail("pool's consumers %r: expected the watcher (pid %d, drop)" % (cons, watcher.pid))
+        if not isinstance(cons[0].get("lag"), int) or cons[0]["lag"] < 0 \
+                or "last_seq" not in cons[0] or "queued_age_us" not in cons[0]:
+            fail("consumer entry without lag, last_seq, queued_age_us: %r" % cons[0])
         watcher.terminate()
         rest = watcher.stdout.read().strip().splitlines()
         if watcher.wait(10) != 0 or not rest or not json.loads(rest[-1]).get("summary"):
@@ -67,6 +99,27 @@ def main():
         text = run([rkv, "pools"], 0).stdout
         if name not in text or ("pid %d" % prod.pid) not in text:
             fail("rkv pools does not show %s with pid %d:\n%s" % (name, prod.pid, text))
+
+        # lag: a consumer that keeps up, then is stopped, then goes on
+        keeper = subprocess.Popen([rkv, "watch", name, "--seconds", "20"],
+                                  stdout=subprocess.DEVNULL)
+        try:
+            wait_lag(rkv, name, keeper.pid, lambda l: l <= 5, "at most 5 while it keeps up")
+            os.kill(keeper.pid, signal.SIGSTOP)
+            l0 = wait_lag(rkv, name, keeper.pid, lambda l: True, "of any value")["lag"]
+            c = wait_lag(rkv, name, keeper.pid, lambda l: l >= l0 + 20,
+                         "20 more while it is stopped")
+            if c["queued_age_us"] <= 0:
+                fail("a stopped latest consumer with a frame waiting: %r" % c)
+            text = run([rkv, "pools"], 0).stdout
+            if " lag " not in text:
+                fail("rkv pools shows no lag:\n%s" % text)
+            os.kill(keeper.pid, signal.SIGCONT)
+            wait_lag(rkv, name, keeper.pid, lambda l: l <= 5, "at most 5 once it goes on")
+        finally:
+            os.kill(keeper.pid, signal.SIGCONT)
+            keeper.terminate()
+            keeper.wait(10)
 
         out = run([rkv, "watch", name, "--policy", "block", "--frames", "25", "--json"], 0).stdout
         lines = [json.loads(l) for l in out.strip().splitlines()]

@@ -13,7 +13,9 @@
  * Exit status: 0 done; 1 the command failed (no such pool, not admitted,
  * the producer went away); 2 bad usage. Errors go to stderr as one line.
  * --json output is made with json-c: one object for `pools`; for `watch`
- * one object per frame (a line each) and a summary object last.
+ * one object per frame (a line each) and a summary object last. A consumer's
+ * lag (pools, status) is the frames published after the newest one it
+ * acquired (rkv/pool.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -56,8 +58,8 @@ static void usage(FILE *f)
 		"      --seconds S         stop after S seconds\n"
 		"      --json              one JSON object per frame, then the summary\n"
 		"  status [CAMERA] [--json]\n"
-		"                          a camera's state and counters (every camera's\n"
-		"                          without CAMERA)\n"
+		"                          a camera's state and counters, and its pool's\n"
+		"                          consumers (every camera's without CAMERA)\n"
 		"  capture CAMERA start|stop\n"
 		"                          start or stop publishing frames\n"
 		"  fps CAMERA N            publish at most N frames a second (0: all)\n"
@@ -137,7 +139,30 @@ static struct json_object *consumer_json(const struct rkv_consumer_stats *c)
 	json_object_object_add(o, "received", json_object_new_int64((int64_t)c->received));
 	json_object_object_add(o, "dropped", json_object_new_int64((int64_t)c->dropped));
 	json_object_object_add(o, "replaced", json_object_new_int64((int64_t)c->replaced));
+	json_object_object_add(o, "lag", json_object_new_int64((int64_t)c->lag));
+	json_object_object_add(o, "last_seq", json_object_new_int64((int64_t)c->last_seq));
+	json_object_object_add(o, "queued_age_us", json_object_new_double(c->queued_age_ns / 1000.0));
 	return o;
+}
+
+/* One line of text for consumer @c, indented under its pool or camera. */
+static void consumer_line(const struct rkv_consumer_stats *c)
+{
+	printf("    #%-2u %-6s pid %-7d %-16s delivered %" PRIu64 "  received %" PRIu64
+	       "  dropped %" PRIu64 "  replaced %" PRIu64 "  holding %u  lag %" PRIu64 "%s%s\n",
+	       c->id, rkv_policy_name(c->policy), c->pid, c->label[0] ? c->label : "-", c->delivered,
+	       c->received, c->dropped, c->replaced, c->outstanding, c->lag,
+	       c->group[0] ? "  group " : "", c->group);
+}
+
+/* Consumers @cs (@n of them, as rkv_pool_stats counted) as a JSON array. */
+static struct json_object *consumers_json(const struct rkv_consumer_stats *cs, int n)
+{
+	struct json_object *ca = json_object_new_array();
+
+	for (int k = 0; k < n && k < RKV_MAX_CONSUMERS; k++)
+		json_object_array_add(ca, consumer_json(&cs[k]));
+	return ca;
 }
 
 static int cmd_pools(int argc, char **argv)
@@ -187,10 +212,7 @@ static int cmd_pools(int argc, char **argv)
 			json_object_object_add(o, "producer_waits", json_object_new_int64((int64_t)ps.producer_waits));
 			json_object_object_add(o, "block_timeouts", json_object_new_int64((int64_t)ps.block_timeouts));
 			json_object_object_add(o, "evictions", json_object_new_int64((int64_t)ps.evictions));
-			struct json_object *ca = json_object_new_array();
-			for (int k = 0; k < nc && k < RKV_MAX_CONSUMERS; k++)
-				json_object_array_add(ca, consumer_json(&cs[k]));
-			json_object_object_add(o, "consumers", ca);
+			json_object_object_add(o, "consumers", consumers_json(cs, nc));
 			json_object_array_add(all, o);
 			continue;
 		}
@@ -203,14 +225,8 @@ static int cmd_pools(int argc, char **argv)
 		       "  consumers %d\n",
 		       names[i], ps.producer_pid, ps.slot_count, ps.slot_capacity, ps.slots_free,
 		       ps.external ? ", external" : "", ps.published, nc);
-		for (int k = 0; k < nc && k < RKV_MAX_CONSUMERS; k++) {
-			const struct rkv_consumer_stats *c = &cs[k];
-			printf("    #%-2u %-6s pid %-7d %-16s delivered %" PRIu64 "  received %" PRIu64
-			       "  dropped %" PRIu64 "  replaced %" PRIu64 "  holding %u%s%s\n",
-			       c->id, rkv_policy_name(c->policy), c->pid, c->label[0] ? c->label : "-",
-			       c->delivered, c->received, c->dropped, c->replaced, c->outstanding,
-			       c->group[0] ? "  group " : "", c->group);
-		}
+		for (int k = 0; k < nc && k < RKV_MAX_CONSUMERS; k++)
+			consumer_line(&cs[k]);
 	}
 	if (json) {
 		struct json_object *o = json_object_new_object();
@@ -514,17 +530,26 @@ static int cmd_status(int argc, char **argv)
 	if (json && !camera)
 		all = json_object_new_array();
 	for (int i = 0; i < n; i++) {
+		static struct rkv_consumer_stats cs[RKV_MAX_CONSUMERS];
 		struct json_object *o;
 		if (call("status", names[i], "{\"cmd\":\"status\"}", &o, 5000000000LL)) {
 			result = EXIT_FAIL;
 			continue;
 		}
-		if (json && camera)
+		/* Each consumer of the camera's pool, read as an observer (the
+		 * camera's answer counts them only). */
+		int nc = rkv_pool_stats(jstr(o, "pool"), NULL, 0, cs, RKV_MAX_CONSUMERS, sizeof cs[0]);
+		if (nc >= 0)
+			json_object_object_add(o, "consumer_stats", consumers_json(cs, nc));
+		if (json && camera) {
 			print_json(o);
-		else if (json)
+		} else if (json) {
 			json_object_array_add(all, json_object_get(o));
-		else
+		} else {
 			print_status(o);
+			for (int k = 0; k < nc && k < RKV_MAX_CONSUMERS; k++)
+				consumer_line(&cs[k]);
+		}
 		json_object_put(o);
 	}
 	if (all) {
