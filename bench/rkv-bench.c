@@ -13,6 +13,10 @@
  *   fanout      throughput with 1, 2, 4 and 8 block consumers
  *   testpattern the test-pattern source's cost per frame, 1080p NV12 and
  *               640x480 YUYV, beside a memcpy of the same frame
+ *   camera      the rkv-camera program publishing a 1080p30 NV12 test
+ *               pattern to two consumers: its CPU share and capture-to-
+ *               acquire latency, beside ffmpeg producing 1080p30 NV12
+ *               frames (testsrc2, -re) for as long, as the reference
  *
  * It prints a table; with --json it also prints one JSON object on its last
  * line. Nothing here asserts a time: a benchmark reports, the reader judges
@@ -27,8 +31,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -70,6 +76,8 @@ struct config {
 	uint32_t loan_iters;   /* loan cycles per frame size */
 	uint32_t tp_iters;     /* test-pattern frames per format */
 	uint32_t rounds;       /* copyin and loan: interleaved rounds */
+	double cam_s;          /* camera and ffmpeg: seconds measured, each */
+	const char *camera;    /* the rkv-camera program; NULL: beside this one */
 };
 
 struct pct {
@@ -88,6 +96,11 @@ struct results {
 	double fanout_fps[MAX_FANOUT + 1];     /* slowest consumer */
 	double fanout_total[MAX_FANOUT + 1];   /* all consumers together */
 	double tp_ns[2], tp_memcpy_ns[2], tp_verify_ns[2]; /* per tp_cases[] */
+	double cam_cpu, ff_cpu;            /* % of one core; NAN: not measured */
+	double cam_fps[2];                 /* frames/s each consumer acquired */
+	struct pct cam_lat;                /* capture -> acquire, both consumers */
+	uint64_t cam_frames;
+	const char *ff_note;               /* why there is no ffmpeg figure */
 };
 
 static const uint32_t fanout_counts[] = { 1, 2, 4, 8 };
@@ -246,11 +259,11 @@ struct child {
 	const char *what;
 };
 
-static void child_spawn(struct child *ch, const char *what, int (*fn)(void *), void *arg)
+/* fork(), for a child that must never outlive the bench: if the parent
+ * dies (an error, Ctrl-C), the kernel kills the child too. Returns the pid,
+ * 0 in the child. */
+static pid_t fork_bound(void)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		die("pipe: %s", strerror(errno));
 	/* Buffered output would otherwise be printed twice, once per process. */
 	fflush(stdout);
 	fflush(stderr);
@@ -258,13 +271,20 @@ static void child_spawn(struct child *ch, const char *what, int (*fn)(void *), v
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
+	if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+		_exit(1);
+	return pid;
+}
+
+static void child_spawn(struct child *ch, const char *what, int (*fn)(void *), void *arg)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		die("pipe: %s", strerror(errno));
+	pid_t pid = fork_bound();
 	if (pid == 0) {
 		in_child = 1;
 		close(p[1]);
-		/* A child must never outlive the bench: if the parent dies (an
-		 * error, Ctrl-C), the kernel kills the child too. */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(1);
 		char b;
 		ssize_t n;
 		do
@@ -952,6 +972,253 @@ static void bench_testpattern(const struct config *cfg, struct results *res)
 	}
 }
 
+/* ---- 7. the camera process ----------------------------------------------------- */
+
+/*
+ * The real rkv-camera program, run as a child: a 1920x1080 NV12 test
+ * pattern at 30 fps into its pool, two consumers attached from this
+ * process (threads: a block one and a latest one). Measured over cam_s
+ * seconds after a second of warm-up: the camera process's CPU time
+ * (utime + stime of all its threads, /proc/PID/stat) and, for every frame
+ * a consumer acquires, acquire time minus the frame's timestamp, which is
+ * the test pattern's capture time. The reference, run right after for as
+ * long and measured the same way: ffmpeg producing 1080p30 NV12 frames
+ * from its own test source, paced to real time (-re) and thrown away
+ * (-f null), i.e. the cheapest "a process producing 1080p30 frames" a
+ * common tool offers.
+ */
+#define CAM_LAT_MAX 8192
+
+struct cam_consumer {
+	const char *pool;
+	uint32_t policy;
+	int *recording;        /* atomic: 1 while the window is open, -1: stop */
+	int64_t lat[CAM_LAT_MAX];
+	uint32_t n;            /* samples in the window */
+	int err;
+};
+
+static void *cam_consumer_main(void *arg)
+{
+	struct cam_consumer *cc = arg;
+	rkv_consumer *c = attach(cc->pool, cc->policy, 2, 0);
+
+	while (__atomic_load_n(cc->recording, __ATOMIC_ACQUIRE) >= 0) {
+		struct rkv_view v;
+		int r = rkv_consumer_acquire(c, &v, 100 * 1000000LL);
+		int64_t t = now_ns();
+		if (r == -ETIMEDOUT || r == -EINTR)
+			continue;
+		if (r < 0) {
+			cc->err = r;
+			break;
+		}
+		if (__atomic_load_n(cc->recording, __ATOMIC_ACQUIRE) == 1 && cc->n < CAM_LAT_MAX)
+			cc->lat[cc->n++] = t - v.frame.timestamp_ns;
+		rkv_consumer_release(c, &v);
+	}
+	rkv_consumer_detach(c);
+	return NULL;
+}
+
+/* CPU time process @pid has used (all its threads), in seconds; or -1. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* After the command name in parentheses (which may hold anything):
+	 * state is field 3, utime 14, stime 15. */
+	const char *s = strrchr(buf, ')');
+	unsigned long long ut, st;
+	if (!s || sscanf(s + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			 &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Fork and exec @argv with stdin, stdout and stderr on /dev/null; the
+ * child dies with us. Returns its pid. */
+static pid_t spawn_quiet(char *const argv[])
+{
+	pid_t pid = fork_bound();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		if (null < 0)
+			_exit(127);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Stop child @pid with SIGTERM and reap it; its exit status, or -1 when a
+ * signal ended it otherwise. */
+static int stop_child(pid_t pid)
+{
+	int st;
+	pid_t r;
+	kill(pid, SIGTERM);
+	do
+		r = waitpid(pid, &st, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -1;
+	if (WIFSIGNALED(st))
+		return WTERMSIG(st) == SIGTERM ? 0 : -1;
+	return WEXITSTATUS(st);
+}
+
+/* Is @pid still running (not exited)? */
+static int running(pid_t pid)
+{
+	int st;
+	return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* Where a program is: @name in $PATH; 0 and @out, or -1. */
+static int find_in_path(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	while (path && *path) {
+		size_t n = strcspn(path, ":");
+		if (n > 0 && (size_t)snprintf(out, len, "%.*s/%s", (int)n, path, name) < len &&
+		    access(out, X_OK) == 0)
+			return 0;
+		path += n + (path[n] == ':');
+	}
+	return -1;
+}
+
+/* The rkv-camera program beside this one in the build tree
+ * (build/bench/rkv-bench -> build/src/rkv-camera). */
+static int camera_beside(char *out, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	char *slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	if ((size_t)snprintf(out, len, "%s/../src/rkv-camera", self) >= len)
+		return -1;
+	return access(out, X_OK) == 0 ? 0 : -1;
+}
+
+/* CPU % of one core that process @pid uses over @secs, after @warm s. */
+static double cpu_share(pid_t pid, double warm, double secs, const char *what)
+{
+	sleep_ns((int64_t)(warm * 1e9));
+	double c0 = proc_cpu_s(pid);
+	int64_t t0 = now_ns();
+	sleep_ns((int64_t)(secs * 1e9));
+	double c1 = proc_cpu_s(pid);
+	int64_t t1 = now_ns();
+	if (c0 < 0 || c1 < 0 || !running(pid))
+		die("%s (pid %d) ended or its /proc/PID/stat cannot be read", what, (int)pid);
+	return 100.0 * (c1 - c0) / ((double)(t1 - t0) / 1e9);
+}
+
+static void bench_camera(const struct config *cfg, struct results *res)
+{
+	char camera[PATH_MAX], pool[64], ffmpeg[PATH_MAX];
+
+	if (cfg->camera)
+		snprintf(camera, sizeof camera, "%s", cfg->camera);
+	else if (camera_beside(camera, sizeof camera) < 0)
+		die("rkv-camera not found beside rkv-bench (../src/rkv-camera); name it with --camera PATH");
+	if (access(camera, X_OK) < 0)
+		die("%s: %s", camera, strerror(errno));
+	pool_name(pool, sizeof pool, "camera");
+	fprintf(stderr, "camera: %s, 1920x1080 NV12 at 30 fps, two consumers, %.0f s...\n", camera,
+		cfg->cam_s);
+	char *cam_argv[] = { camera, "--name", pool, "--source", "testpattern", "--size", "1920x1080",
+			     "--format", "NV12", "--fps", "30", "--quiet", NULL };
+	pid_t cam = spawn_quiet(cam_argv);
+
+	/* The pool exists once a consumer can attach. */
+	int64_t deadline = now_ns() + 10000000000LL;
+	for (;;) {
+		struct rkv_pool_stats ps;
+		if (rkv_pool_stats(pool, &ps, sizeof ps, NULL, 0, 0) >= 0)
+			break;
+		if (!running(cam) || now_ns() > deadline) {
+			stop_child(cam);
+			die("rkv-camera (%s) did not start its pool '%s'", camera, pool);
+		}
+		sleep_ns(10000000);
+	}
+
+	int recording = 0;
+	struct cam_consumer *cc = calloc(2, sizeof *cc);
+	pthread_t th[2];
+	if (!cc)
+		die("out of memory");
+	for (int i = 0; i < 2; i++) {
+		cc[i].pool = pool;
+		cc[i].policy = i == 0 ? RKV_POLICY_BLOCK : RKV_POLICY_LATEST;
+		cc[i].recording = &recording;
+		if (pthread_create(&th[i], NULL, cam_consumer_main, &cc[i]) != 0)
+			die("pthread_create: %s", strerror(errno));
+	}
+	sleep_ns(1000000000); /* warm-up: attached, frames flowing */
+	__atomic_store_n(&recording, 1, __ATOMIC_RELEASE);
+	int64_t t0 = now_ns();
+	res->cam_cpu = cpu_share(cam, 0, cfg->cam_s, "rkv-camera");
+	double secs = (double)(now_ns() - t0) / 1e9;
+	__atomic_store_n(&recording, -1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	int rc = stop_child(cam);
+	if (rc != 0)
+		die("rkv-camera ended with status %d", rc);
+
+	int64_t *all = malloc(sizeof(int64_t) * 2 * CAM_LAT_MAX);
+	size_t n = 0;
+	if (!all)
+		die("out of memory");
+	for (int i = 0; i < 2; i++) {
+		if (cc[i].err)
+			die("camera consumer %d: acquire: %s", i, strerror(-cc[i].err));
+		memcpy(all + n, cc[i].lat, cc[i].n * sizeof(int64_t));
+		n += cc[i].n;
+		res->cam_fps[i] = cc[i].n / secs;
+	}
+	if (n == 0)
+		die("the camera's consumers acquired no frame");
+	res->cam_lat = percentiles(all, n);
+	res->cam_frames = n;
+	free(all);
+	free(cc);
+
+	if (find_in_path("ffmpeg", ffmpeg, sizeof ffmpeg) < 0) {
+		res->ff_note = "ffmpeg is not installed: no reference (apt-get install ffmpeg)";
+		fprintf(stderr, "camera: %s\n", res->ff_note);
+		return;
+	}
+	fprintf(stderr, "camera: the reference, %s -re testsrc2 1920x1080 at 30 fps to nv12, %.0f s...\n",
+		ffmpeg, cfg->cam_s);
+	char *ff_argv[] = { ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-f",
+			    "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-pix_fmt", "nv12", "-f",
+			    "null", "-", NULL };
+	pid_t ff = spawn_quiet(ff_argv);
+	res->ff_cpu = cpu_share(ff, 1.0, cfg->cam_s, "ffmpeg");
+	stop_child(ff);
+}
+
 /* ---- machine ------------------------------------------------------------------ */
 
 struct machine {
@@ -999,11 +1266,12 @@ static void machine_info(struct machine *m)
 /* A target is -1 when its figures were not measured. */
 struct targets {
 	int sleep_p50, sleep_p99, spin_p50, small_fps, copyin, loan, tp_1ms, tp_memcpy;
+	int cam_5pct, cam_third_ffmpeg, cam_p50_1ms;
 };
 
 static struct targets judge(const struct results *r)
 {
-	struct targets t = { -1, -1, -1, -1, -1, -1, -1, -1 };
+	struct targets t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
 	if (r->have_latency) {
 		t.sleep_p50 = r->sleep.p50 <= r->futex.p50 + 2.0;
 		t.sleep_p99 = r->sleep.p99 <= 1.2 * r->futex.p99;
@@ -1018,6 +1286,12 @@ static struct targets judge(const struct results *r)
 	if (!isnan(r->tp_ns[0])) {
 		t.tp_1ms = r->tp_ns[0] <= 1e6;
 		t.tp_memcpy = r->tp_ns[0] <= 0.5 * r->tp_memcpy_ns[0];
+	}
+	if (!isnan(r->cam_cpu)) {
+		t.cam_5pct = r->cam_cpu < 5.0;
+		t.cam_p50_1ms = r->cam_lat.p50 < 1000.0;
+		if (!isnan(r->ff_cpu))
+			t.cam_third_ffmpeg = r->cam_cpu < r->ff_cpu / 3;
 	}
 	return t;
 }
@@ -1100,6 +1374,30 @@ static void print_table(const struct config *cfg, const struct machine *m, const
 		       met(t->tp_1ms));
 		printf("  target 1080p NV12 <= 0.5 x memcpy of a frame: %.2f x  %s\n",
 		       r->tp_ns[0] / r->tp_memcpy_ns[0], met(t->tp_memcpy));
+	}
+	if (!isnan(r->cam_cpu)) {
+		printf("\n7. rkv-camera, 1920x1080 NV12 test pattern at 30 fps, a block and a latest\n"
+		       "   consumer (threads of this process), %.0f s\n", cfg->cam_s);
+		printf("  %-44s %8.2f %% of one core\n", "rkv-camera process CPU (utime + stime)",
+		       r->cam_cpu);
+		if (!isnan(r->ff_cpu))
+			printf("  %-44s %8.2f %% of one core\n", "ffmpeg -re testsrc2 1080p30 nv12 (reference)",
+			       r->ff_cpu);
+		else
+			printf("  reference: %s\n", r->ff_note ? r->ff_note : "not run");
+		printf("  capture -> acquire, %" PRIu64 " frames: p50 %.0f us, p99 %.0f us, max %.0f us\n",
+		       r->cam_frames, r->cam_lat.p50, r->cam_lat.p99, r->cam_lat.max);
+		printf("  frames acquired per second: block %.1f, latest %.1f\n", r->cam_fps[0],
+		       r->cam_fps[1]);
+		printf("  target camera CPU < 5 %% of one core:        %.2f %%  %s\n", r->cam_cpu,
+		       met(t->cam_5pct));
+		if (!isnan(r->ff_cpu))
+			printf("  target camera CPU < 1/3 of ffmpeg's:        %.2f x  %s\n",
+			       r->cam_cpu / r->ff_cpu, met(t->cam_third_ffmpeg));
+		else
+			printf("  target camera CPU < 1/3 of ffmpeg's:        %s\n", met(-1));
+		printf("  target capture -> acquire p50 < 1 ms:       %.0f us  %s\n", r->cam_lat.p50,
+		       met(t->cam_p50_1ms));
 	}
 	fflush(stdout);
 }
@@ -1212,6 +1510,13 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 		snprintf(k, sizeof k, "%s_verify_ns", tp_keys[c]);
 		json_num(k, r->tp_verify_ns[c], &first);
 	}
+	json_num("camera_cpu_pct", r->cam_cpu, &first);
+	json_num("ffmpeg_cpu_pct", r->ff_cpu, &first);
+	json_num("camera_cpu_ratio", r->cam_cpu / r->ff_cpu, &first);
+	json_num("camera_lat_p50_us", isnan(r->cam_cpu) ? nan_ : r->cam_lat.p50, &first);
+	json_num("camera_lat_p99_us", isnan(r->cam_cpu) ? nan_ : r->cam_lat.p99, &first);
+	json_num("camera_block_fps", isnan(r->cam_cpu) ? nan_ : r->cam_fps[0], &first);
+	json_num("camera_latest_fps", isnan(r->cam_cpu) ? nan_ : r->cam_fps[1], &first);
 	printf(",\"targets\":{");
 	f2 = 1;
 	json_bool("sleep_p50_le_futex_plus_2us", t->sleep_p50, &f2);
@@ -1222,6 +1527,9 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 	json_bool("loan_4k_le_1_2x_64b", t->loan, &f2);
 	json_bool("tp_1080p_le_1ms", t->tp_1ms, &f2);
 	json_bool("tp_1080p_le_0_5x_memcpy", t->tp_memcpy, &f2);
+	json_bool("camera_cpu_lt_5pct", t->cam_5pct, &f2);
+	json_bool("camera_cpu_lt_third_ffmpeg", t->cam_third_ffmpeg, &f2);
+	json_bool("camera_p50_lt_1ms", t->cam_p50_1ms, &f2);
 	printf("}}\n");
 	fflush(stdout);
 }
@@ -1240,12 +1548,14 @@ static void watchdog_fire(int sig)
 static void usage(FILE *to)
 {
 	fprintf(to,
-		"usage: rkv-bench [--json] [--quick] [--samples N] [--only SECTION]\n"
+		"usage: rkv-bench [--json] [--quick] [--samples N] [--only SECTION] [--camera PATH]\n"
 		"  --json        also print one JSON object on the last line\n"
 		"  --quick       fewer samples and shorter runs (a smoke test)\n"
 		"  --samples N   latency samples per mode (default 20000, quick 2000)\n"
 		"  --only S      run one section: latency, throughput, copyin, loan, fanout,\n"
-		"                testpattern\n");
+		"                testpattern, camera\n"
+		"  --camera PATH the rkv-camera program (default: ../src/rkv-camera beside\n"
+		"                this program, as in the build tree)\n");
 }
 
 static int wants(const struct config *cfg, const char *section)
@@ -1265,6 +1575,7 @@ int main(int argc, char **argv)
 		.loan_iters = 700000,
 		.tp_iters = 7000,
 		.rounds = 7,
+		.cam_s = 10,
 	};
 	long samples = -1;
 	for (int i = 1; i < argc; i++) {
@@ -1282,6 +1593,8 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(a, "--only") && i + 1 < argc) {
 			cfg.only = argv[++i];
+		} else if (!strcmp(a, "--camera") && i + 1 < argc) {
+			cfg.camera = argv[++i];
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
@@ -1291,7 +1604,7 @@ int main(int argc, char **argv)
 		}
 	}
 	static const char *const sections[] = { "latency", "throughput", "copyin", "loan", "fanout",
-						"testpattern" };
+						"testpattern", "camera" };
 	if (cfg.only) {
 		int ok = 0;
 		for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
@@ -1310,6 +1623,7 @@ int main(int argc, char **argv)
 		cfg.loan_iters = 70000;
 		cfg.tp_iters = 700;
 		cfg.rounds = 5;
+		cfg.cam_s = 2;
 	}
 	if (samples > 0)
 		cfg.samples = (uint32_t)samples;
@@ -1323,7 +1637,7 @@ int main(int argc, char **argv)
 
 	struct results res = { .small_fps = NAN, .memcpy_fps = NAN, .copyin_fps = NAN,
 			       .memcpy2_fps = NAN, .copyin0_fps = NAN,
-			       .loan_64b_ns = NAN, .loan_4k_ns = NAN };
+			       .loan_64b_ns = NAN, .loan_4k_ns = NAN, .cam_cpu = NAN, .ff_cpu = NAN };
 	for (size_t i = 0; i <= MAX_FANOUT; i++)
 		res.fanout_fps[i] = res.fanout_total[i] = NAN;
 	for (size_t i = 0; i < 2; i++)
@@ -1343,6 +1657,8 @@ int main(int argc, char **argv)
 		bench_fanout(&cfg, &res);
 	if (wants(&cfg, "testpattern"))
 		bench_testpattern(&cfg, &res);
+	if (wants(&cfg, "camera"))
+		bench_camera(&cfg, &res);
 
 	struct targets t = judge(&res);
 	print_table(&cfg, &m, &res, &t);
