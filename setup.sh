@@ -3,6 +3,7 @@
 # build needs (when they are missing), build everything, run the demo.
 #
 #   ./setup.sh [demo options]      e.g. ./setup.sh --seconds 10
+#   ./setup.sh --source v4l2:/dev/video0    the demo on a real camera
 #
 # Missing packages are installed with apt-get when run as root, through sudo
 # when it is available; otherwise the script prints the command to run and
@@ -53,5 +54,5 @@ if [ "${RKV_SETUP_NO_DEMO:-0}" = 1 ]; then
 	echo "setup: built; run the demo with: make demo"
 	exit 0
 fi
-echo "setup: running the demo (Ctrl-C to stop; ./setup.sh --help for its options)"
+echo "setup: running the demo: rkv-camera and its consumers (Ctrl-C to stop; ./setup.sh --help for its options)"
 exec build/demo/rkv-demo "$@"
