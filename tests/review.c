@@ -2576,6 +2576,115 @@ static void test_fork_maps(int argc, char **argv)
 	printf("review fork_maps: 400 children forked amid attaches, none hung\n");
 }
 
+/* ---- release_reuse ------------------------------------------------------------ */
+
+/*
+ * A frame released by one thread while another acquires (pool.h allows
+ * it). The producer reuses first the slot it got back last, so it may queue
+ * that very slot to the consumer again at once; the slot must no longer be
+ * marked held by then. The library unmarked it only after giving it back
+ * (and after the wake-up it may send the producer in between), and the
+ * acquiring thread could then refuse a healthy frame with -EPROTO (seen
+ * once in ten runs of unit_pool's test_release_threads under
+ * ThreadSanitizer). Here the releasing thread runs under slow_syscalls(),
+ * so that wake-up takes long, and the main thread, producer and acquirer at
+ * once, keeps the pool without a free slot, asking for one without waiting
+ * (which announces the producer as waiting, so every release sends it a
+ * wake-up). It publishes only into an empty queue, so it never waits for
+ * itself as the consumer.
+ */
+#define REUSE_HELD 3
+
+struct reuse {
+	rkv_consumer *c;
+	struct rkv_view v[REUSE_HELD];
+	uint64_t n;
+	uint64_t put, got; /* atomic */
+	int err;           /* atomic */
+};
+
+static void *reuse_releaser(void *arg)
+{
+	struct reuse *ru = arg;
+	int r = slow_syscalls((unsigned)env_u64("REVIEW_SECCOMP_INSNS", 16000));
+	if (r < 0)
+		printf("release_reuse: no seccomp filter (%s): the race is rarer\n", strerror(-r));
+	for (uint64_t k = 0; k < ru->n; k++) {
+		while (__atomic_load_n(&ru->put, __ATOMIC_ACQUIRE) <= k)
+			if (__atomic_load_n(&ru->err, __ATOMIC_ACQUIRE))
+				return NULL;
+		r = rkv_consumer_release(ru->c, &ru->v[k % REUSE_HELD]);
+		if (r < 0) {
+			__atomic_store_n(&ru->err, r, __ATOMIC_RELEASE);
+			return NULL;
+		}
+		__atomic_store_n(&ru->got, k + 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static void test_release_reuse(int argc, char **argv)
+{
+	char name[NAMELEN];
+	static struct reuse ru;
+	pthread_t t;
+	(void)argc;
+	(void)argv;
+
+	test_pool_name(name, sizeof name, "reuse");
+	/* queue 1 + held REUSE_HELD + the loan: not one slot more */
+	rkv_producer *p = mkpool(name, REUSE_HELD + 2, 1, 0, 0, -1);
+	memset(&ru, 0, sizeof ru);
+	ru.c = attach_ok("consumer", name, copts(RKV_POLICY_BLOCK, 1, REUSE_HELD));
+	ru.n = env_u64("REVIEW_FRAMES", test_scaled(1000000));
+	CHECK_EQ(pthread_create(&t, NULL, reuse_releaser, &ru), 0);
+	uint64_t seq = 1, taken = 0;
+	int64_t deadline = test_now_ns() + 40 * SEC;
+	while (taken < ru.n) {
+		if (test_now_ns() > deadline)
+			FAIL("release_reuse: stuck after %" PRIu64 " frames", taken);
+		int e = __atomic_load_n(&ru.err, __ATOMIC_ACQUIRE);
+		if (e)
+			FAIL("release_reuse: release = %s", err_name(e));
+		struct rkv_view v;
+		int r = rkv_consumer_acquire(ru.c, &v, 0);
+		if (r == 0) {
+			check_view("release_reuse", &v, taken + 1);
+			while (taken - __atomic_load_n(&ru.got, __ATOMIC_ACQUIRE) >= REUSE_HELD) {
+			}
+			ru.v[taken % REUSE_HELD] = v;
+			__atomic_store_n(&ru.put, ++taken, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (r == -EPROTO)
+			FAIL("release_reuse: frame %" PRIu64 ": acquire = %s: a slot just given back "
+			     "from another thread was still marked held when it came again",
+			     taken + 1, err_name(r));
+		if (r == -EBUSY)
+			continue; /* REUSE_HELD held: the releaser is behind */
+		if (r != -EAGAIN)
+			FAIL("release_reuse: acquire = %s", err_name(r));
+		/* nothing queued: publish one (a block consumer's queue has room) */
+		struct rkv_loan l;
+		r = rkv_producer_loan(p, &l, 0);
+		if (r == -EAGAIN || r == -EBUSY)
+			continue;
+		if (r < 0)
+			FAIL("release_reuse: loan = %s", err_name(r));
+		make_payload(l.data, seq);
+		struct rkv_frame f = make_frame(seq);
+		r = rkv_producer_publish(p, &l, &f);
+		if (r < 0)
+			FAIL("release_reuse: publish = %s", err_name(r));
+		seq++;
+	}
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	rkv_consumer_detach(ru.c);
+	rkv_producer_destroy(p);
+	printf("review release_reuse: %" PRIu64 " frames released by another thread, each "
+	       "acquired whole\n", taken);
+}
+
 static const struct scenario scenarios[] = {
 	{ "fd_drain", test_fd_drain },
 	{ "fd_busy", test_fd_busy },
@@ -2592,6 +2701,7 @@ static const struct scenario scenarios[] = {
 	{ "fork_readonly", test_fork_readonly },
 	{ "seal_group", test_seal_group },
 	{ "fork_maps", test_fork_maps },
+	{ "release_reuse", test_release_reuse },
 };
 
 int main(int argc, char **argv)

@@ -1154,11 +1154,15 @@ int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v)
 		rel_unlock(c); /* another thread released it meanwhile */
 		return -EINVAL;
 	}
+	/* Not held from before the producer can see the slot back: it may
+	 * queue the slot to us again at once, and another thread's acquire
+	 * would refuse a slot still marked held (-EPROTO). */
+	STORE_RLX(&c->held[s], 0);
 	r = push_release(c, s);
-	if (r >= 0) {
-		STORE_RLX(&c->held[s], 0);
+	if (r >= 0)
 		STORE_REL(&c->n_released, c->n_released + 1);
-	}
+	else
+		STORE_RLX(&c->held[s], v->token); /* not given back: still held */
 	rel_unlock(c);
 	if (r < 0)
 		return r;
