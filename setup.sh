@@ -16,6 +16,8 @@ cd "$(dirname "$0")"
 # Build and test: gcc make meson ninja-build pkg-config python3.
 # CI's extra jobs (.ci/run): clang and its sanitizer runtimes, valgrind, g++.
 packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev valgrind g++ libdrm-dev libjson-c-dev"
+# The image layer (src/imgops): libyuv, TurboJPEG and libpng.
+packages="$packages libyuv-dev libturbojpeg0-dev libpng-dev"
 
 missing=
 for pkg in $packages; do
