@@ -40,6 +40,7 @@ static int cpu_transform(void *priv, const struct rkv_image *src, struct rkv_ima
 	int hx = 1, hy = 1;
 
 	(void)why;
+	rkv__cpu_begin(priv);
 	rkv__imgops_view(src, &s);
 	rkv__imgops_view(dst, &d);
 	/* The crop moves each plane's start; the dispatcher has checked that
@@ -79,12 +80,14 @@ static int cpu_jpeg_encode(void *priv, const struct rkv_image *src, struct rkv_i
 			   const struct rkv_jpeg_params *p, uint32_t *why)
 {
 	(void)why;
+	rkv__cpu_begin(priv);
 	return rkv__cpu_jpeg_encode(priv, src, dst, p->quality);
 }
 
 static int cpu_jpeg_decode(void *priv, const struct rkv_image *src, struct rkv_image *dst,
 			   uint32_t *why)
 {
+	rkv__cpu_begin(priv);
 	return rkv__cpu_jpeg_decode(priv, src, dst, why);
 }
 
@@ -92,6 +95,7 @@ static int cpu_png_encode(void *priv, const struct rkv_image *src, struct rkv_im
 			  const struct rkv_png_params *p, uint32_t *why)
 {
 	(void)why;
+	rkv__cpu_begin(priv);
 	return rkv__cpu_png_encode(priv, src, dst, p->level);
 }
 

@@ -13,7 +13,9 @@
 
 /* Scratch buffers, used in turn. A step holds its input and makes at most
  * three new pictures before its input is dropped, so six never reuse one
- * that is still being read. */
+ * that is still being read. Every call starts again from the first
+ * (rkv__cpu_begin), so a stream of like calls keeps using the same few
+ * buffers, warm in the cache, instead of cycling through all six. */
 #define RKV__CPU_SCRATCH 6
 
 struct rkv__cpu {
@@ -31,6 +33,12 @@ struct rkv__cpu {
 	uint64_t plen, pcap;
 	int pfull;
 };
+
+/* Start a call: scratch pictures are handed out from the first again. */
+static inline void rkv__cpu_begin(struct rkv__cpu *c)
+{
+	c->next = 0;
+}
 
 /* A scratch picture of @pix, @w x @h (rows padded for SIMD). */
 int rkv__cpu_tmp(struct rkv__cpu *c, int pix, int w, int h, struct rkv__view *v);
