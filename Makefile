@@ -17,6 +17,7 @@ test: all
 
 bench: all
 	$(BUILD)/bench/rkv-bench $(BENCH_ARGS)
+	if [ -x $(BUILD)/bench/rkv-bench-imgops ]; then $(BUILD)/bench/rkv-bench-imgops; fi
 
 demo: all
 	$(BUILD)/demo/rkv-demo $(DEMO_ARGS)
