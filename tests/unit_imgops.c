@@ -972,6 +972,13 @@ static int tb_transform(void *priv, const struct rkv_image *src, struct rkv_imag
 	return 0;
 }
 
+static int tb_decode(void *priv, const struct rkv_image *src, struct rkv_image *dst,
+		     uint32_t *why)
+{
+	(void)priv, (void)src, (void)dst, (void)why;
+	return -ENOTSUP; /* and no reason given */
+}
+
 static int tb_png(void *priv, const struct rkv_image *src, struct rkv_image *dst,
 		  const struct rkv_png_params *p, uint32_t *why)
 {
@@ -985,6 +992,7 @@ static const struct rkv_imgops_backend test_backend = {
 	.open = tb_open,
 	.close = tb_close,
 	.transform = tb_transform,
+	.jpeg_decode = tb_decode,
 	.png_encode = tb_png,
 };
 
@@ -1036,17 +1044,32 @@ static void test_fallback(void)
 	CHECK_OK(rkv_imgops_png_encode(ctx, &s.im, &j.im, NULL));
 	CHECK_EQ(j.im.frame.fourcc, RKV_FMT_PNG);
 
+	/* a refusal without a reason */
+	{
+		struct img back;
+
+		img_new(&back, RKV_FMT_I420, 16, 8);
+		j.im.capacity = 65536;
+		CHECK_OK(rkv_imgops_jpeg_encode(ctx, &s.im, &j.im, NULL));
+		CHECK_OK(rkv_imgops_jpeg_decode(ctx, &j.im, &back.im));
+		CHECK(near(plane(&back, 0)[0], 81, 2));
+		img_free(&back);
+	}
+
 	CHECK_OK(rkv_imgops_stats(ctx, &st, sizeof(st)));
+	CHECK_EQ(st.fallbacks[RKV_IMGOPS_OP_JPEG_DECODE], 1);
+	CHECK_EQ(st.done_by[1][RKV_IMGOPS_OP_JPEG_DECODE], 1);
+	CHECK_EQ(st.reasons[RKV_IMGOPS_WHY_OTHER], 1);
 	CHECK_EQ(st.calls[RKV_IMGOPS_OP_TRANSFORM], 3);
 	CHECK_EQ(st.fallbacks[RKV_IMGOPS_OP_TRANSFORM], 1);
 	CHECK_EQ(st.errors[RKV_IMGOPS_OP_TRANSFORM], 1);
 	CHECK_EQ(st.done_by[0][RKV_IMGOPS_OP_TRANSFORM], 1);
 	CHECK_EQ(st.done_by[1][RKV_IMGOPS_OP_TRANSFORM], 1);
-	CHECK_EQ(st.fallbacks[RKV_IMGOPS_OP_JPEG_ENCODE], 1);
+	CHECK_EQ(st.fallbacks[RKV_IMGOPS_OP_JPEG_ENCODE], 2);
 	CHECK_EQ(st.fallbacks[RKV_IMGOPS_OP_PNG_ENCODE], 1);
-	CHECK_EQ(st.done_by[1][RKV_IMGOPS_OP_JPEG_ENCODE], 1);
+	CHECK_EQ(st.done_by[1][RKV_IMGOPS_OP_JPEG_ENCODE], 2);
 	CHECK_EQ(st.reasons[RKV_IMGOPS_WHY_FORMAT], 1);
-	CHECK_EQ(st.reasons[RKV_IMGOPS_WHY_METHOD], 2);
+	CHECK_EQ(st.reasons[RKV_IMGOPS_WHY_METHOD], 3);
 	/* a prefix of the stats struct is fine */
 	uint64_t first[2] = { 0, 0 };
 	CHECK_OK(rkv_imgops_stats(ctx, (struct rkv_imgops_stats *)(void *)first, sizeof(first)));
@@ -1077,6 +1100,7 @@ struct worker {
 	uint8_t *out;
 	uint64_t cap, len;
 	int rounds, err;
+	rkv_imgops *ctx; /* NULL: the worker makes its own */
 };
 
 static void *work(void *arg)
@@ -1084,22 +1108,23 @@ static void *work(void *arg)
 	struct worker *w = arg;
 	struct rkv_jpeg_params q = { .quality = 80 };
 	struct rkv_image dst;
-	rkv_imgops *ctx;
+	rkv_imgops *ctx = w->ctx;
 
-	if ((w->err = rkv_imgops_open(NULL, &ctx)) < 0)
+	if (!ctx && (w->err = rkv_imgops_open(NULL, &ctx)) < 0)
 		return NULL;
 	for (int i = 0; i < w->rounds && !w->err; i++) {
 		rkv_imgops_image(&dst, RKV_FMT_JPEG, 0, 0, w->out, w->cap);
 		w->err = rkv_imgops_jpeg_encode(ctx, &w->src->im, &dst, &q);
 		w->len = dst.frame.bytes_used;
 	}
-	rkv_imgops_close(ctx);
+	if (!w->ctx)
+		rkv_imgops_close(ctx);
 	return NULL;
 }
 
 static void test_threads(void)
 {
-	struct worker w[2];
+	struct worker w[3];
 	struct img s;
 	int rounds = (int)test_scaled(20);
 
@@ -1114,14 +1139,34 @@ static void test_threads(void)
 		CHECK(w[i].out);
 		CHECK_EQ(pthread_create(&w[i].th, NULL, work, &w[i]), 0);
 	}
-	for (int i = 0; i < 2; i++) {
+	/* A third worker uses a context of this thread's, whose counters this
+	 * thread reads while it works (rkv_imgops_stats: any thread). */
+	memset(&w[2], 0, sizeof(w[2]));
+	w[2].src = &s;
+	w[2].cap = rkv_imgops_jpeg_bound(640, 360);
+	w[2].out = malloc(w[2].cap);
+	w[2].rounds = rounds;
+	w[2].ctx = open_ctx("cpu", NULL);
+	CHECK(w[2].out);
+	CHECK_EQ(pthread_create(&w[2].th, NULL, work, &w[2]), 0);
+	for (uint64_t seen = 0; seen < (uint64_t)rounds;) {
+		struct rkv_imgops_stats st;
+
+		CHECK_OK(rkv_imgops_stats(w[2].ctx, &st, sizeof(st)));
+		CHECK_UINT(st.calls[RKV_IMGOPS_OP_JPEG_ENCODE], >=, seen);
+		seen = st.calls[RKV_IMGOPS_OP_JPEG_ENCODE];
+		usleep(1000);
+	}
+	for (int i = 0; i < 3; i++) {
 		CHECK_EQ(pthread_join(w[i].th, NULL), 0);
 		CHECK_OK(w[i].err);
 	}
+	rkv_imgops_close(w[2].ctx);
+	CHECK_EQ(w[2].len, w[0].len);
 	/* the same input gives the same bytes in both */
 	CHECK_EQ(w[0].len, w[1].len);
 	CHECK(memcmp(w[0].out, w[1].out, w[0].len) == 0);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 3; i++)
 		free(w[i].out);
 	img_free(&s);
 }

@@ -145,8 +145,9 @@ struct rkv_transform {
 
 /*
  * Transform @src into @dst (both raw, in any of the seven formats, laid out
- * by the caller), as @t says (NULL: convert and scale only). @dst's bytes
- * are all written; its descriptor is not changed. Errors: see the top.
+ * by the caller), as @t says (NULL: convert and scale only). Every pixel
+ * of @dst is written, the padding at the end of its rows is not; its
+ * descriptor is not changed. Errors: see the top.
  * Converting the same pixels between 4:2:0 YUV formats (NV12 <-> I420) or
  * between RGB24 and BGR24 is exact; scaling, and conversions that change
  * chroma sampling or between YUV and RGB, are not.
@@ -250,9 +251,10 @@ int rkv_imgops_png_encode(rkv_imgops *ctx, const struct rkv_image *src, struct r
  * Every method is called with arguments the dispatcher has already checked
  * (the rules at the top: formats, geometry, capacities, overlap), with
  * @t never NULL and its crop resolved to an explicit rectangle. A method
- * returns 0, or -ENOTSUP with *@why set to an RKV_IMGOPS_WHY_* reason (it
- * may have written the destination's bytes, not its descriptor; the next
- * backend writes them again), or another -errno, which ends the call. The
+ * returns 0, or -ENOTSUP with *@why set to an RKV_IMGOPS_WHY_* reason
+ * (left as it is: RKV_IMGOPS_WHY_OTHER; the method may have written the
+ * destination's bytes, not its descriptor, and the next backend writes
+ * them again), or another -errno, which ends the call. The
  * encoders set dst->frame as described above. A method runs in the thread
  * that called, one at a time per context.
  */

@@ -342,20 +342,30 @@ struct call {
 
 static int invoke(const struct rkv_imgops_backend *b, void *priv, struct call *c, uint32_t *why)
 {
-	*why = RKV_IMGOPS_WHY_METHOD;
+	int has = 0;
+
+	switch (c->op) {
+	case RKV_IMGOPS_OP_TRANSFORM: has = HAS(b, transform); break;
+	case RKV_IMGOPS_OP_JPEG_ENCODE: has = HAS(b, jpeg_encode); break;
+	case RKV_IMGOPS_OP_JPEG_DECODE: has = HAS(b, jpeg_decode); break;
+	case RKV_IMGOPS_OP_PNG_ENCODE: has = HAS(b, png_encode); break;
+	}
+	if (!has) {
+		*why = RKV_IMGOPS_WHY_METHOD;
+		return -ENOTSUP;
+	}
+	/* A backend that refuses without saying why is counted as "other". */
+	*why = RKV_IMGOPS_WHY_OTHER;
 	switch (c->op) {
 	case RKV_IMGOPS_OP_TRANSFORM:
-		return HAS(b, transform) ? b->transform(priv, c->src, c->dst, &c->t, why) : -ENOTSUP;
+		return b->transform(priv, c->src, c->dst, &c->t, why);
 	case RKV_IMGOPS_OP_JPEG_ENCODE:
-		return HAS(b, jpeg_encode) ? b->jpeg_encode(priv, c->src, c->dst, &c->jp, why)
-					   : -ENOTSUP;
+		return b->jpeg_encode(priv, c->src, c->dst, &c->jp, why);
 	case RKV_IMGOPS_OP_JPEG_DECODE:
-		return HAS(b, jpeg_decode) ? b->jpeg_decode(priv, c->src, c->dst, why) : -ENOTSUP;
-	case RKV_IMGOPS_OP_PNG_ENCODE:
-		return HAS(b, png_encode) ? b->png_encode(priv, c->src, c->dst, &c->pp, why)
-					  : -ENOTSUP;
+		return b->jpeg_decode(priv, c->src, c->dst, why);
+	default:
+		return b->png_encode(priv, c->src, c->dst, &c->pp, why);
 	}
-	return -EINVAL;
 }
 
 static int check_jpeg_params(const struct rkv_jpeg_params *p, struct rkv_jpeg_params *out)
