@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <png.h>
+#include <turbojpeg.h>
 
 #include <rkv/imgops.h>
 
@@ -502,25 +503,34 @@ static void test_geometry(rkv_imgops *ctx)
 				img_free(&d);
 			}
 
-	/* YUV: the luma plane moves exactly as the pixels do (I420 and NV12). */
-	for (int nv = 0; nv < 2; nv++)
+	/* YUV: the luma plane moves exactly as the pixels do, from I420 and
+	 * NV12 (turned in I420) and from YUYV and NV16 (turned in I422). */
+	static const uint32_t yuv[] = { RKV_FMT_I420, RKV_FMT_NV12, RKV_FMT_YUYV, RKV_FMT_NV16 };
+	for (size_t f = 0; f < 4; f++)
 		for (uint32_t rot = 0; rot < 360; rot += 90) {
 			struct rkv_transform t = { .rotate = rot, .flip = RKV_FLIP_H };
-			struct img s, d;
+			struct img i420, s, d;
 
-			img_new(&s, nv ? RKV_FMT_NV12 : RKV_FMT_I420, 16, 8);
+			img_new(&i420, RKV_FMT_I420, 16, 8);
+			img_new(&s, yuv[f], 16, 8);
 			img_new(&d, RKV_FMT_I420, rot % 180 ? 8 : 16, rot % 180 ? 16 : 8);
-			memset(s.buf, 128, s.im.frame.bytes_used);
+			memset(i420.buf, 128, i420.im.frame.bytes_used);
 			for (uint32_t y = 0; y < 8; y++)
 				for (uint32_t x = 0; x < 16; x++)
-					plane(&s, 0)[y * stride(&s, 0) + x] = (uint8_t)(y * 16 + x);
+					plane(&i420, 0)[y * stride(&i420, 0) + x] = (uint8_t)(y * 16 + x);
+			/* luma passes through every YUV format unchanged */
+			CHECK_OK(rkv_imgops_transform(ctx, &i420.im, &s.im, NULL));
+			img_free(&i420);
 			CHECK_OK(rkv_imgops_transform(ctx, &s.im, &d.im, &t));
 			for (uint32_t y = 0; y < d.im.frame.height; y++)
 				for (uint32_t x = 0; x < d.im.frame.width; x++) {
 					uint32_t sx, sy;
 
 					from_where(rot, RKV_FLIP_H, 16, 8, x, y, &sx, &sy);
-					CHECK_EQ(plane(&d, 0)[y * stride(&d, 0) + x], sy * 16 + sx);
+					if (plane(&d, 0)[y * stride(&d, 0) + x] != sy * 16 + sx)
+						FAIL("format %zu rot %u: Y(%u,%u) = %d, not from (%u,%u)",
+						     f, rot, x, y, plane(&d, 0)[y * stride(&d, 0) + x],
+						     sx, sy);
 				}
 			for (uint32_t k = 0; k < 32; k++)
 				CHECK_EQ(plane(&d, 1)[k / (d.im.frame.width / 2) * stride(&d, 1) +
@@ -705,6 +715,48 @@ static void test_jpeg(rkv_imgops *ctx)
 			img_free(&ref);
 			img_free(&d);
 		}
+	}
+
+	/* JPEGs this layer does not write itself (TurboJPEG called here):
+	 * 4:4:4 and greyscale take the decoder's BGRA path. */
+	{
+		tjhandle tj = tjInitCompress();
+		struct img rgb, ref, out, grey;
+		unsigned char *buf = NULL;
+		unsigned long len = 0;
+
+		CHECK(tj);
+		img_new(&rgb, RKV_FMT_RGB24, W, H);
+		fill_scene(&rgb);
+		CHECK_EQ(tjCompress2(tj, rgb.buf, W, W * 3, H, TJPF_RGB, &buf, &len, TJSAMP_444, 95, 0), 0);
+		CHECK_UINT(len, <=, j.im.capacity);
+		memcpy(j.buf, buf, len);
+		j.im.frame.fourcc = RKV_FMT_JPEG;
+		j.im.frame.bytes_used = len;
+		img_new(&ref, RKV_FMT_I420, W / 2, H / 2);
+		img_new(&out, RKV_FMT_I420, W / 2, H / 2);
+		CHECK_OK(rkv_imgops_transform(ctx, &rgb.im, &ref.im, NULL));
+		CHECK_OK(rkv_imgops_jpeg_decode(ctx, &j.im, &out.im));
+		p = psnr(plane(&ref, 0), W / 2, plane(&out, 0), W / 2, W / 2, H / 2);
+		if (p < 33)
+			FAIL("4:4:4 JPEG decoded to half-size I420: luma PSNR %.1f dB", p);
+
+		CHECK_EQ(tjCompress2(tj, rgb.buf, W, W * 3, H, TJPF_RGB, &buf, &len, TJSAMP_GRAY, 95, 0),
+			 0);
+		memcpy(j.buf, buf, len);
+		j.im.frame.bytes_used = len;
+		img_new(&grey, RKV_FMT_I420, W, H);
+		CHECK_OK(rkv_imgops_jpeg_decode(ctx, &j.im, &grey.im));
+		for (uint32_t k = 0; k < W / 2 * H / 2; k++) {
+			CHECK(near(plane(&grey, 1)[k], 128, 1));
+			CHECK(near(plane(&grey, 2)[k], 128, 1));
+		}
+		tjFree(buf);
+		tjDestroy(tj);
+		img_free(&rgb);
+		img_free(&ref);
+		img_free(&out);
+		img_free(&grey);
 	}
 
 	/* Corrupt streams: never a crash, a clear error. */
