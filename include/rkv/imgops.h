@@ -165,7 +165,7 @@ struct rkv_jpeg_params {
 };
 
 struct rkv_png_params {
-	uint32_t level;        /* zlib level 0..9, and 0 is 0; RKV_PNG_LEVEL_DEFAULT = 1 */
+	uint32_t level;        /* zlib level: 0 (stored) to 9 (smallest); no params: 1 */
 	uint32_t reserved[3];  /* zero */
 };
 #define RKV_PNG_LEVEL_DEFAULT 1u

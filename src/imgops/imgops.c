@@ -66,6 +66,11 @@ static int add_backend(rkv_imgops *ctx, const struct rkv_imgops_backend *b)
 	void *priv = NULL;
 	int r;
 
+	/* The last place is the CPU backend's. */
+	if (ctx->n + (b != &rkv__imgops_cpu) >= RKV_IMGOPS_MAX_CHAIN) {
+		note_refused(&ctx->info, b->name ? b->name : "?", "the chain is full");
+		return -ENOSPC;
+	}
 	if (b->size < offsetof(struct rkv_imgops_backend, close) + sizeof(b->close) || !b->name ||
 	    !b->open) {
 		note_refused(&ctx->info, b->name ? b->name : "?", "its table lacks a name or open()");
