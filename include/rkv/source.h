@@ -18,7 +18,9 @@
  *   "v4l2:/dev/videoN", "v4l2:/dev/v4l/by-id/...", or a bare "/dev/..." path
  *   (links are resolved; "v4l2:NAME" without a slash is /dev/v4l/by-id/NAME);
  *   anything with "://" (file://, rtsp://, http://) or a file path ending in a
- *   media extension: the media backend, where it was built.
+ *   media extension (.mp4, .mkv, .avi, .mjpeg, ...): the media backend, a
+ *   module loaded at run time where it was built (see "the media source"
+ *   below).
  *
  * Errors: every call returns 0 (or a count) or a negative errno and never
  * prints, aborts or exits; cfg->errbuf, if given, receives a sentence saying
@@ -157,7 +159,8 @@ int rkv_source_fd(rkv_source *s);
  * pattern paces itself to its rate; a device paces itself. Errors: -EAGAIN
  * (none yet, no wait), -ETIMEDOUT, -EINTR, -EBUSY, -ENODEV (the device is
  * gone or broke: stop and close it, and open it again later), -EPIPE (a
- * media source ended and does not loop).
+ * media source ended and does not loop; it stays so, and its fd stays
+ * readable).
  */
 int rkv_source_next(rkv_source *s, struct rkv_source_frame *f, int64_t timeout_ns);
 
@@ -172,6 +175,76 @@ int rkv_source_stats(rkv_source *s, struct rkv_source_stats *st, size_t size);
 
 /* Stop and free everything; @s may be NULL. */
 void rkv_source_close(rkv_source *s);
+
+/* ---- the media source ---------------------------------------------------- */
+
+/*
+ * The media source ("media"): video files, RTSP and HTTP MJPEG, decoded by
+ * GStreamer (uridecodebin; souphttpsrc ! decodebin for http) into an
+ * appsink. GStreamer lives in a module of its own, rkv-media.so, installed
+ * in <libdir>/rkv/ and loaded (once per process) the first time a media
+ * URI is opened; the environment variable RKV_MEDIA_MODULE names another
+ * file. librkv itself needs libc alone: without the module, or without
+ * GStreamer, open is -ENOTSUP and errbuf says what is missing.
+ *
+ * URIs: a file path with a media extension (.mp4, .m4v, .mov, .mkv, .webm,
+ * .avi, .mjpeg, .mjpg, .ts, .m2ts, .mpg, .mpeg, .flv, .ogv, .h264, .264,
+ * .h265, .265, .hevc) or file:///path (the file must exist: -ENOENT);
+ * rtsp://host[:port]/path (UDP, and TCP when UDP does not get through),
+ * rtspt:// (RTP interleaved in the TCP connection only), rtspu:// (UDP
+ * only); http:// or https:// (MJPEG, multipart/x-mixed-replace); any other
+ * URI GStreamer has a source element for. Every URI but file:// is live.
+ *
+ * Decoding: cfg->decoder names the decoder element, e.g. "mppvideodec" on
+ * Rockchip boards (the vendor BSP's hardware decoder) or "avdec_h264";
+ * every other decoder is skipped, so a stream it cannot decode fails to
+ * open (-ENOTSUP, "no decoder for ..."). It must be an element GStreamer's
+ * decodebin would consider (rank marginal or above, as mppvideodec is);
+ * no such element is -ENOTSUP, an element that is no decoder -EINVAL.
+ * NULL: decodebin picks by rank.
+ *
+ * Formats: cfg->fourcc NV12, I420, YUYV, NV16, RGB24, BGR24, RGBA, GREY
+ * (converted and scaled to cfg->width x cfg->height, each 0 meaning the
+ * stream's), or 0: the decoder's own format when it is one of these, else
+ * the nearest of them; or JPEG: an MJPEG stream's frames as they come,
+ * never decoded (flags RKV_FRAME_KEYFRAME; a stream that is not MJPEG is
+ * -ENOTSUP, and so is a size). Other fourccs are -ENOTSUP. Raw frames
+ * have exactly info->layout (tight rows; a decoder's padded rows are
+ * copied out, otherwise a frame is the decoded buffer itself, mapped).
+ * info->frame_size: raw, the layout's size; JPEG, width * height * 3 +
+ * 64 KiB, and a larger JPEG is dropped (counted), never cut. info's rate
+ * is the stream's (cfg's rate where the stream says none); the source
+ * does not change it.
+ *
+ * Open waits (at most 10 s) until the format is known: a file is prerolled,
+ * a live stream connected and its first frame decoded (what a live stream
+ * sends before start() is let go). Errors: -ENOENT (no such file, or a
+ * server's "not found"), -ECONNREFUSED (cannot connect), -EACCES,
+ * -ENOTSUP (no video in it, no decoder for it, unsupported caps),
+ * -ETIMEDOUT (nothing within 10 s), -EINVAL (not a valid URI, not a file);
+ * errbuf says which and why.
+ *
+ * Frames: seq counts every frame that reached the source, from 0, and goes
+ * on across a loop, a stop and a start and a reconnection; timestamp_ns
+ * is the CLOCK_MONOTONIC time the decoded frame reached the source (not
+ * mapped from the stream's PTS). info->nbufs is 0 (no DMA-BUF export);
+ * up to cfg->buffers (default 4) frames are queued or out at once.
+ *   - Files play at their own rate, and a file waits for a slow reader:
+ *     no frame is lost. At the end, next() is -EPIPE; with
+ *     RKV_SOURCE_LOOP the file starts again (a flushing seek to 0, or
+ *     opened anew where it cannot seek), seamlessly. A file that breaks
+ *     (a decoding error) is -ENODEV, counted in errors.
+ *   - Live streams are not held back: when cfg->buffers frames wait, the
+ *     oldest is dropped (counted in dropped, its seq skipped). A stream
+ *     that fails or ends (the server went away, the connection dropped)
+ *     is counted in errors and connected again inside next(), after
+ *     0.1 s doubling to 5 s between attempts (rkv_source_fd() wakes the
+ *     caller when an attempt is due); the first frame after it counts in
+ *     reopens. Meanwhile next() gives no frames, and no error. stop()
+ *     disconnects; start() connects again.
+ * rkv_source_fd() is readable while a frame waits, an end or an error
+ * is to be reported, or a reconnection is due.
+ */
 
 /* ---- the test pattern ---------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pool/internal.h"
+#include "source/media.h"
 #include "source/source.h"
 
 static int starts(const char *s, const char *prefix)
@@ -16,7 +17,8 @@ static int starts(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-const struct rkv_source_ops *rkv__source_pick(const char *uri, const char **rest)
+const struct rkv_source_ops *rkv__source_pick(const char *uri, const char **rest, char *why,
+					       size_t why_len)
 {
 	if (!uri || !uri[0] || strcmp(uri, "testpattern") == 0) {
 		*rest = "";
@@ -35,9 +37,13 @@ const struct rkv_source_ops *rkv__source_pick(const char *uri, const char **rest
 		return &rkv__source_v4l2;
 	}
 	*rest = uri;
+	if (rkv__source_is_media(uri))
+		return rkv__source_media(why, why_len);
+	rkv__set_reason(why, why_len,
+			"no source for '%s' (testpattern, v4l2:/dev/videoN, a media file or URI)",
+			uri);
 	return NULL;
 }
-/* (A backend left out of the build is a NULL table: see source.h.) */
 
 /* A backend's method, or NULL where its table is too old to have it. */
 #define HAS(ops, m) \
@@ -72,13 +78,9 @@ int rkv_source_open(const struct rkv_source_config *cfg_in, rkv_source **out,
 		rkv__set_reason(cfg.errbuf, cfg.errbuf_len, "invalid source configuration");
 		return -EINVAL;
 	}
-	ops = rkv__source_pick(cfg.uri, &rest);
-	if (!ops || !ops->open) {
-		rkv__set_reason(cfg.errbuf, cfg.errbuf_len,
-				"no source for '%s' (testpattern, v4l2:/dev/videoN%s)", cfg.uri,
-				"");
+	ops = rkv__source_pick(cfg.uri, &rest, cfg.errbuf, cfg.errbuf_len);
+	if (!ops)
 		return -ENOTSUP;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

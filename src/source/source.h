@@ -21,14 +21,16 @@ struct rkv_source {
 /* The built-in backends. The test pattern and V4L2 are in every build and
  * referenced strongly: a weak reference does not make the linker take a
  * backend's object out of a static library (the tests link one), so a
- * program that named nothing else of it would find no such backend. A
- * backend a build may leave out (the media backend needs GStreamer) is to
- * be referenced weakly, and rkv__source_pick() then says it is missing. */
+ * program that named nothing else of it would find no such backend. The
+ * media backend needs GStreamer: it is a module loaded at run time
+ * (source/media.h), and rkv__source_pick() says so when it is missing. */
 extern const struct rkv_source_ops rkv__source_testpattern;
 extern const struct rkv_source_ops rkv__source_v4l2;
 
 /* Which backend serves @uri, and the part of it the backend reads (the
- * device path, the media URI). NULL when none does. */
-const struct rkv_source_ops *rkv__source_pick(const char *uri, const char **rest);
+ * device path, the media URI); for media, this loads the media module.
+ * NULL when none does or it cannot be loaded, with the reason in @why. */
+const struct rkv_source_ops *rkv__source_pick(const char *uri, const char **rest, char *why,
+					       size_t why_len);
 
 #endif /* RKV_SOURCE_PRIVATE_H */
