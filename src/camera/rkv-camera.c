@@ -54,7 +54,12 @@ static void usage(FILE *f)
 		"\n"
 		"  --name NAME        the camera's name (default cam0)\n"
 		"  --pool NAME        the pool's name (default: the camera's)\n"
-		"  --source SRC       testpattern (default), v4l2:/dev/videoN, a /dev path\n"
+		"  --source SRC       testpattern (default), v4l2:/dev/videoN, a /dev path,\n"
+		"                     a media file (clip.mp4, file:///...), rtsp://, rtspt://\n"
+		"                     (RTSP over TCP), rtspu:// (over UDP), http:// (MJPEG)\n"
+		"  --decoder ELEMENT  media: the GStreamer decoder to use (mppvideodec on\n"
+		"                     Rockchip boards; default: GStreamer picks)\n"
+		"  --loop             media files: start again at the end\n"
 		"  --size WxH         frame size (default: the source's)\n"
 		"  --fps N            frames per second asked of the source (default 30)\n"
 		"  --format FOURCC    NV12, YUYV, YU12, RGB3, BGR3, ... (default: the source's)\n"
@@ -109,6 +114,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--quiet")) {
 			quiet = 1;
 			continue;
+		} else if (!strcmp(a, "--loop")) {
+			cfg.source.flags |= RKV_SOURCE_LOOP;
+			continue;
 		} else if (!v) {
 			bad = 1;
 		} else if (!strcmp(a, "--name")) {
@@ -117,6 +125,8 @@ int main(int argc, char **argv)
 			cfg.pool = v;
 		} else if (!strcmp(a, "--source")) {
 			cfg.source.uri = v;
+		} else if (!strcmp(a, "--decoder")) {
+			cfg.source.decoder = v;
 		} else if (!strcmp(a, "--size")) {
 			bad = sscanf(v, "%ux%u", &cfg.source.width, &cfg.source.height) != 2;
 		} else if (!strcmp(a, "--fps")) {
