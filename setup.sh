@@ -15,7 +15,12 @@ cd "$(dirname "$0")"
 
 # Build and test: gcc make meson ninja-build pkg-config python3.
 # CI's extra jobs (.ci/run): clang and its sanitizer runtimes, valgrind, g++.
-packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev valgrind g++ libdrm-dev libjson-c-dev"
+# The media source (files, RTSP, HTTP) and its tests: GStreamer, its
+# plugins and tools, gst-rtsp-server (.ci/run says which does what).
+packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev valgrind g++ libdrm-dev libjson-c-dev
+	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools"
 # The image layer (src/imgops): libyuv, TurboJPEG and libpng.
 packages="$packages libyuv-dev libturbojpeg0-dev libpng-dev"
 

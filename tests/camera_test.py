@@ -20,18 +20,7 @@ import subprocess
 import sys
 import time
 
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def run(args, expect, timeout=60):
-    p = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    if p.returncode != expect:
-        fail("%s exited %d, expected %d\nstdout: %s\nstderr: %s"
-             % (" ".join(args), p.returncode, expect, p.stdout[-3000:], p.stderr[-3000:]))
-    return p
+from testutil import fail, run
 
 
 def status(rkv, name):
