@@ -23,8 +23,12 @@
  *   rtsp_udp      RTSP over UDP (rtspu://)
  *   rtsp_restart  the RTSP server killed and started again on its port:
  *                 no frames meanwhile, then frames again; errors and
- *                 reopens counted
- *   http          HTTP MJPEG: decoded, and passed through as JPEG
+ *                 reopens counted (rtsp_restart_udp: the same over UDP)
+ *   rtsp_stall    the RTSP server stopped (SIGSTOP: the connection stays
+ *                 open, nothing comes): lost after 5 s, frames again once
+ *                 it goes on (SIGCONT)
+ *   http          HTTP MJPEG: decoded, and passed through as JPEG; the
+ *                 server killed and started again
  *
  * RKV_MEDIA_MODULE names the module to load (tests/meson.build sets it).
  * Exit 77 (skip) when a GStreamer piece the scenario needs is missing.
@@ -568,6 +572,58 @@ static void scenario_errors(void)
 	close(fd);
 }
 
+/* Wait up to @secs for @s's error count to reach @n, taking (and
+ * counting) what frames still come; returns the last sequence number. */
+static uint64_t wait_errors(rkv_source *s, uint64_t n, double secs, uint64_t last)
+{
+	int64_t t0 = test_now_ns();
+	struct rkv_source_stats st;
+	int extra = 0;
+
+	for (;;) {
+		struct rkv_source_frame f;
+		int r = rkv_source_next(s, &f, 100000000);
+		if (r == 0) { /* what was on its way */
+			CHECK_INT(++extra, <, 30);
+			CHECK_UINT(f.frame.seq, >, last);
+			last = f.frame.seq;
+			CHECK_OK(rkv_source_done(s, &f));
+			continue;
+		}
+		CHECK(r == -ETIMEDOUT || r == -EAGAIN);
+		CHECK_OK(rkv_source_stats(s, &st, sizeof(st)));
+		if (st.errors >= n)
+			break;
+		if (test_now_ns() - t0 > (int64_t)(secs * 1e9))
+			FAIL("errors %" PRIu64 " after %.1f s, expected %" PRIu64, st.errors, secs, n);
+	}
+	CHECK_UINT(st.errors, ==, n);
+	printf("  lost after %.2f s\n", (test_now_ns() - t0) / 1e9);
+	return last;
+}
+
+/* Frames again (within 20 s), after a reconnection: in order after @last. */
+static void wait_back(rkv_source *s, const struct rkv_source_info *info, uint64_t last)
+{
+	int64_t back = test_now_ns();
+	struct rkv_source_frame f;
+	struct rkv_source_stats st;
+	int r;
+
+	do
+		r = rkv_source_next(s, &f, 500000000);
+	while (r == -ETIMEDOUT && test_now_ns() - back < 20000000000LL);
+	CHECK_OK(r);
+	printf("  frames again after %.2f s\n", (test_now_ns() - back) / 1e9);
+	check_frame(info, &f);
+	CHECK_UINT(f.frame.seq, >, last);
+	CHECK_OK(rkv_source_done(s, &f));
+	read_live(s, info, 10);
+	CHECK_OK(rkv_source_stats(s, &st, sizeof(st)));
+	CHECK_UINT(st.errors, ==, 1);
+	CHECK_UINT(st.reopens, ==, 1);
+}
+
 static void rtsp_read(const char *scheme, int restart)
 {
 	static const char *const els[] = { "rtspsrc", "rtph264depay", "avdec_h264", "x264enc",
@@ -600,41 +656,19 @@ static void rtsp_read(const char *scheme, int restart)
 	CHECK_UINT(last + 1, ==, st.frames + st.dropped);
 	CHECK_UINT(st.errors, ==, 0);
 
-	if (restart) {
-		/* the server goes away: no frames (and no error) while it is gone */
+	if (restart == 1) {
+		/* the server goes away: no frames (and no error returned) while
+		 * it is gone; then it comes back on the same port */
 		server_stop(&the_server, SIGKILL);
-		int64_t gone = test_now_ns();
-		int extra = 0;
-		while (test_now_ns() - gone < 1500000000LL) {
-			struct rkv_source_frame f;
-			int r = rkv_source_next(s, &f, 100000000);
-			if (r == 0) { /* what was on its way */
-				CHECK_INT(++extra, <, 20);
-				last = f.frame.seq;
-				CHECK_OK(rkv_source_done(s, &f));
-				continue;
-			}
-			CHECK(r == -ETIMEDOUT || r == -EAGAIN);
-		}
-		CHECK_OK(rkv_source_stats(s, &st, sizeof(st)));
-		CHECK_UINT(st.errors, ==, 1);
-		/* it comes back on the same port: frames again, in order */
+		last = wait_errors(s, 1, 3, last);
 		the_server = server_start("rtsp", port, 320, 240);
-		int64_t back = test_now_ns();
-		struct rkv_source_frame f;
-		int r;
-		do
-			r = rkv_source_next(s, &f, 500000000);
-		while (r == -ETIMEDOUT && test_now_ns() - back < 20000000000LL);
-		CHECK_OK(r);
-		printf("  server back: frames again after %.2f s\n", (test_now_ns() - back) / 1e9);
-		check_frame(&info, &f);
-		CHECK_UINT(f.frame.seq, >, last);
-		CHECK_OK(rkv_source_done(s, &f));
-		read_live(s, &info, 10);
-		CHECK_OK(rkv_source_stats(s, &st, sizeof(st)));
-		CHECK_UINT(st.errors, ==, 1);
-		CHECK_UINT(st.reopens, ==, 1);
+		wait_back(s, &info, last);
+	} else if (restart == 2) {
+		/* the server hangs: the connection stays, nothing comes */
+		kill(the_server.pid, SIGSTOP);
+		last = wait_errors(s, 1, 9, last);
+		kill(the_server.pid, SIGCONT);
+		wait_back(s, &info, last);
 	}
 
 	/* stop disconnects, start connects again */
@@ -670,7 +704,14 @@ static void scenario_http(void)
 		CHECK_UINT(info.width, ==, 320);
 		CHECK_UINT(info.height, ==, 240);
 		CHECK_OK(rkv_source_start(s));
-		read_live(s, &info, 15);
+		uint64_t last = read_live(s, &info, 15);
+		if (jpeg) { /* the server goes away and comes back */
+			int port = the_server.port;
+			server_stop(&the_server, SIGKILL);
+			last = wait_errors(s, 1, 3, last);
+			the_server = server_start("http", port, 320, 240);
+			wait_back(s, &info, last);
+		}
 		rkv_source_close(s);
 	}
 	server_stop(&the_server, SIGTERM);
@@ -732,6 +773,8 @@ int main(int argc, char **argv)
 		rtsp_read("rtspt", 1);
 	else if (!strcmp(sc, "rtsp_restart_udp"))
 		rtsp_read("rtspu", 1);
+	else if (!strcmp(sc, "rtsp_stall"))
+		rtsp_read("rtspt", 2);
 	else if (!strcmp(sc, "http"))
 		scenario_http();
 	else

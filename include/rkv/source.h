@@ -236,8 +236,9 @@ void rkv_source_close(rkv_source *s);
  *     (a decoding error) is -ENODEV, counted in errors.
  *   - Live streams are not held back: when cfg->buffers frames wait, the
  *     oldest is dropped (counted in dropped, its seq skipped). A stream
- *     that fails or ends (the server went away, the connection dropped)
- *     is counted in errors and connected again inside next(), after
+ *     that fails, ends or sends no frame for 5 s (the server went away
+ *     or hangs, the connection dropped, a camera unplugged) is counted in
+ *     errors and connected again inside next(), after
  *     0.1 s doubling to 5 s between attempts (rkv_source_fd() wakes the
  *     caller when an attempt is due); the first frame after it counts in
  *     reopens. Meanwhile next() gives no frames, and no error. stop()

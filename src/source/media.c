@@ -33,9 +33,9 @@
  * slow reader. Live streams (every URI but file://) are not held back:
  * the oldest queued frame makes room and is counted as dropped, and its
  * sequence number is skipped. A live stream that fails (an error on the
- * bus, or the stream ending) is torn down and built again after a backoff
- * of 0.1 s doubling to 5 s, inside next(): the caller sees no frames
- * meanwhile, stats count the error and the reopen.
+ * bus, the stream ending, or no frame for 5 s) is torn down and built
+ * again after a backoff of 0.1 s doubling to 5 s, inside next(): the
+ * caller sees no frames meanwhile, stats count the error and the reopen.
  */
 #include <errno.h>
 #include <poll.h>
@@ -64,6 +64,7 @@
 #define BACKOFF_MAX_NS  (5 * NS_PER_S)
 #define RTSP_LATENCY_MS 200u            /* rtspsrc's jitter buffer (its default: 2 s) */
 #define NET_TIMEOUT_S   5u              /* connect / read timeouts of network sources */
+#define STALL_NS        (5 * NS_PER_S)  /* a live stream without a frame this long is lost */
 #define MAX_FRAMES      64u             /* cfg->buffers' limit (source.c) */
 
 /* uridecodebin's autoplug-select answers (GstAutoplugSelectResult). */
@@ -112,6 +113,7 @@ struct media {
 	int started, ended, broken; /* broken: a file failed: -ENODEV */
 	int down, retrying;         /* live: torn down, and since then no frame */
 	int64_t backoff, retry_at;
+	int64_t armed_at;           /* the timerfd's expiry (0: disarmed) */
 	struct out outs[MAX_FRAMES];
 	uint32_t nout;
 	uint64_t frames, errors, reopens;
@@ -129,6 +131,7 @@ struct media {
 	char fail[256];             /* why a streaming thread found it cannot work */
 	int fail_code;
 	uint64_t next_seq, dropped;
+	int64_t last_arrival;       /* live: when a sample last came (or the pipeline was built) */
 };
 
 /* ==== small helpers ===================================================== */
@@ -253,6 +256,7 @@ static GstFlowReturn on_sample(GstAppSink *sink, gpointer ud)
 	if (!s)
 		return GST_FLOW_FLUSHING;
 	pthread_mutex_lock(&m->lock);
+	m->last_arrival = ts;
 	while (!m->live && m->accepting && !m->flushing && m->count == m->cap)
 		pthread_cond_wait(&m->room, &m->lock);
 	if (!m->accepting || m->flushing) {
@@ -513,6 +517,9 @@ static int build(struct media *m, GstState state, char *why, size_t len)
 	GstCaps *stop;
 	GstBus *bus;
 
+	pthread_mutex_lock(&m->lock);
+	m->last_arrival = now_ns(); /* the watchdog gives a new stream its time */
+	pthread_mutex_unlock(&m->lock);
 	m->pipe = gst_pipeline_new("rkv-media");
 	/* HTTP: souphttpsrc ! decodebin, since uridecodebin puts a download
 	 * buffer (queue2) behind a network stream, and over a never-ending
@@ -717,6 +724,7 @@ static void arm_retry(struct media *m, int64_t at)
 		its.it_value.tv_nsec = (long)(at % NS_PER_S);
 	}
 	timerfd_settime(m->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	m->armed_at = at;
 }
 
 /* A live stream broke: down, and up again after the backoff. */
@@ -732,6 +740,26 @@ static void lost(struct media *m)
 		m->backoff = BACKOFF_MAX_NS;
 	m->retry_at = now_ns() + m->backoff;
 	arm_retry(m, m->retry_at);
+}
+
+/* The watchdog of a live stream that is up: a stream that sends nothing
+ * for STALL_NS (a camera unplugged, a server that hangs: TCP may say
+ * nothing for minutes) is lost. The timerfd wakes the caller at the
+ * deadline, re-armed only when it expired, not for every frame. */
+static void watch_stall(struct media *m)
+{
+	int64_t now, last;
+
+	if (!m->live || !m->started || !m->pipe)
+		return;
+	now = now_ns();
+	pthread_mutex_lock(&m->lock);
+	last = m->last_arrival;
+	pthread_mutex_unlock(&m->lock);
+	if (now - last >= STALL_NS)
+		lost(m);
+	else if (m->armed_at == 0 || m->armed_at <= now)
+		arm_retry(m, last + STALL_NS);
 }
 
 /* A file ended: from the start again (a flushing seek; a pipeline built
@@ -786,6 +814,7 @@ static int service(struct media *m)
 		else
 			m->ended = 1;
 	}
+	watch_stall(m);
 	return m->broken ? -ENODEV : 0;
 }
 
@@ -1137,6 +1166,7 @@ static int media_start(rkv_source *s)
 	else if (m->pipe && gst_element_set_state(m->pipe, GST_STATE_PLAYING) ==
 				    GST_STATE_CHANGE_FAILURE)
 		return -EIO;
+	watch_stall(m);
 	return 0;
 }
 
