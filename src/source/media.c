@@ -1184,9 +1184,10 @@ static int media_stop(rkv_source *s)
 		m->down = 0;
 		arm_retry(m, 0);
 	} else if (m->pipe) {
+		/* Paused where it is; the frames queued are the file's next
+		 * ones (a frame on its way at the stop is let go). */
 		gst_element_set_state(m->pipe, GST_STATE_PAUSED);
 	}
-	clear_ring(m);
 	return 0;
 }
 
