@@ -29,6 +29,9 @@
  *                 it goes on (SIGCONT)
  *   http          HTTP MJPEG: decoded, and passed through as JPEG; the
  *                 server killed and started again
+ *   no_module     RKV_MEDIA_MODULE naming no file, and (no_module_foreign)
+ *                 a library that is no media module: -ENOTSUP, saying so;
+ *                 which URIs are media at all
  *
  * RKV_MEDIA_MODULE names the module to load (tests/meson.build sets it).
  * Exit 77 (skip) when a GStreamer piece the scenario needs is missing.
@@ -44,6 +47,7 @@
 
 #include <rkv/source.h>
 
+#include "source/media.h"
 #include "test.h"
 
 extern char **environ;
@@ -721,6 +725,32 @@ static void scenario_http(void)
 	server_stop(&the_server, SIGTERM);
 }
 
+/* Before any media open: the module cannot be had. */
+static void scenario_no_module(const char *module, const char *words)
+{
+	static const struct {
+		const char *uri;
+		int media;
+	} uris[] = {
+		{ "clip.mp4", 1 }, { "/a/b/CLIP.MKV", 1 }, { "x.mjpeg", 1 }, { "x.Avi", 1 },
+		{ "rtsp://h/p", 1 }, { "http://h:8080/s", 1 }, { "file:///x", 1 },
+		{ "clip.mp4.txt", 0 }, { "dir.mp4/clip", 0 }, { "/dev/video0", 0 },
+		{ "testpattern", 0 }, { "noext", 0 }, { "", 0 },
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++)
+		if (rkv__source_is_media(uris[i].uri) != uris[i].media)
+			FAIL("rkv__source_is_media(\"%s\") is not %d", uris[i].uri, uris[i].media);
+	CHECK_OK(setenv(RKV_MEDIA_ENV, module, 1) ? -errno : 0);
+	for (int i = 0; i < 2; i++) { /* the second open says the same, loading nothing */
+		struct rkv_source_config c = config("clip.mp4", 0, 0, 0, 0, err, sizeof(err));
+		expect_refused(&c, ENOTSUP, "media source not available");
+		if (!strstr(err, module) || !strstr(err, words))
+			FAIL("errbuf \"%s\" does not name %s, nor say \"%s\"", err, module, words);
+	}
+}
+
 static void cleanup_dir(void)
 {
 	char cmd[300];
@@ -745,6 +775,20 @@ int main(int argc, char **argv)
 	atexit(cleanup_dir);
 	atexit(stop_server_at_exit);
 
+	const char *sc = argv[2];
+	if (!strcmp(sc, "no_module")) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/no-such-module.so", dir);
+		scenario_no_module(path, "libgstreamer1.0-dev");
+		printf("%s: ok\n", sc);
+		return 0;
+	}
+	if (!strcmp(sc, "no_module_foreign")) { /* a library, not a media module */
+		scenario_no_module(getenv("RKV_TEST_FOREIGN_LIB"), "not a media module");
+		printf("%s: ok\n", sc);
+		return 0;
+	}
+
 	/* the module itself first: a build without it skips, saying why */
 	{
 		char err[512];
@@ -758,7 +802,6 @@ int main(int argc, char **argv)
 		}
 	}
 
-	const char *sc = argv[2];
 	if (!strcmp(sc, "files"))
 		scenario_files();
 	else if (!strcmp(sc, "loop"))

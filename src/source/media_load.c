@@ -54,7 +54,8 @@ static void load(void)
 	ops = entry ? entry(RKV_MEDIA_ABI, sizeof(struct rkv_source)) : NULL;
 	if (!ops || !HAS_CORE(ops)) {
 		snprintf(load_why, sizeof(load_why),
-			 "media source not available: %s is from another build of RKVision", path);
+			 "media source not available: %s is not a media module of this build of "
+			 "RKVision", path);
 		dlclose(h);
 		return;
 	}
