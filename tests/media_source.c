@@ -14,7 +14,8 @@
  *                 scaled and converted on request; through the poll fd
  *   exact         every byte of every frame, from a raw (y4m) file it
  *                 writes, at a width whose GStreamer rows are padded
- *                 (copied out into tight rows) and at one whose are not
+ *                 (copied out into tight rows) and at one whose are not;
+ *                 a file that breaks midway is -ENODEV
  *   loop          RKV_SOURCE_LOOP: past the end, sequence numbers go on
  *   jpeg          MJPEG published undecoded (RKV_FMT_JPEG), whole JPEGs;
  *                 an H.264 file refused for JPEG
@@ -454,9 +455,29 @@ static uint8_t exact_px(int i, int p, uint32_t x, uint32_t y)
 	return (uint8_t)(x * 7 + y * 13 + (uint32_t)i * 29 + (uint32_t)p * 101);
 }
 
-/* Write a y4m file (I420, tight rows, as the format has them) of @n frames
- * at @w x @h, decode it through the source and compare every byte of
- * every frame. */
+/* Write y4m file @path (I420, tight rows, as the format has them): @n
+ * frames at @w x @h of exact_px(); frame @bad (if below @n) with a broken
+ * frame header. */
+static void write_y4m(const char *path, uint32_t w, uint32_t h, int n, int bad)
+{
+	uint32_t cw = (w + 1) / 2, ch = (h + 1) / 2;
+	const uint32_t rows[3] = { h, ch, ch }, bytes[3] = { w, cw, cw };
+	FILE *fp = fopen(path, "wb");
+
+	CHECK(fp != NULL);
+	fprintf(fp, "YUV4MPEG2 W%u H%u F30:1 Ip A1:1 C420jpeg\n", w, h);
+	for (int i = 0; i < n; i++) {
+		fputs(i == bad ? "FRAMX\n" : "FRAME\n", fp);
+		for (int p = 0; p < 3; p++)
+			for (uint32_t y = 0; y < rows[p]; y++)
+				for (uint32_t x = 0; x < bytes[p]; x++)
+					fputc(exact_px(i, p, x, y), fp);
+	}
+	CHECK_OK(fclose(fp) ? -errno : 0);
+}
+
+/* Decode a y4m file of @n frames at @w x @h through the source and
+ * compare every byte of every frame. */
 static void exact_y4m(uint32_t w, uint32_t h, int n)
 {
 	uint32_t cw = (w + 1) / 2, ch = (h + 1) / 2;
@@ -464,21 +485,9 @@ static void exact_y4m(uint32_t w, uint32_t h, int n)
 	char err[512], uri[600], path[512];
 	struct rkv_source_info info;
 	struct rkv_source_frame f;
-	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/exact-%ux%u.y4m", dir, w, h);
-	fp = fopen(path, "wb");
-	CHECK(fp != NULL);
-	fprintf(fp, "YUV4MPEG2 W%u H%u F30:1 Ip A1:1 C420jpeg\n", w, h);
-	for (int i = 0; i < n; i++) {
-		fputs("FRAME\n", fp);
-		for (int p = 0; p < 3; p++)
-			for (uint32_t y = 0; y < rows[p]; y++)
-				for (uint32_t x = 0; x < bytes[p]; x++)
-					fputc(exact_px(i, p, x, y), fp);
-	}
-	CHECK_OK(fclose(fp) ? -errno : 0);
-
+	write_y4m(path, w, h, n, n);
 	snprintf(uri, sizeof(uri), "file://%s", path);
 	struct rkv_source_config c = config(uri, RKV_FMT_I420, 0, 0, 0, err, sizeof(err));
 	rkv_source *s = open_ok(&c, &info);
@@ -516,6 +525,34 @@ static void scenario_exact(void)
 	 * the frame is copied out into tight rows. */
 	exact_y4m(320, 240, 3);
 	exact_y4m(318, 178, 3);
+
+	/* a file that breaks after two good frames: -ENODEV, and it stays so */
+	char err[512], uri[600], path[512];
+	struct rkv_source_info info;
+	struct rkv_source_frame f;
+	struct rkv_source_stats st;
+	int n = 0, r;
+
+	snprintf(path, sizeof(path), "%s/broken.y4m", dir);
+	write_y4m(path, 64, 48, 4, 2);
+	snprintf(uri, sizeof(uri), "file://%s", path);
+	struct rkv_source_config c = config(uri, 0, 0, 0, RKV_SOURCE_LOOP, err, sizeof(err));
+	rkv_source *s = open_ok(&c, &info);
+	CHECK_OK(rkv_source_start(s));
+	while ((r = rkv_source_next(s, &f, 10000000000LL)) == 0) {
+		CHECK_OK(rkv_source_done(s, &f));
+		n++;
+	}
+	CHECK_EQ(r, -ENODEV);
+	CHECK_EQ(n, 2);
+	struct pollfd pf = { .fd = rkv_source_fd(s), .events = POLLIN };
+	CHECK_EQ(poll(&pf, 1, 0), 1);
+	CHECK_ERR(rkv_source_next(s, &f, 0), ENODEV);
+	CHECK_OK(rkv_source_stats(s, &st, sizeof(st)));
+	CHECK_UINT(st.frames, ==, 2);
+	CHECK_UINT(st.errors, ==, 1);
+	rkv_source_close(s);
+	printf("  a broken file: 2 frames, then -ENODEV\n");
 }
 
 static void scenario_loop(void)

@@ -790,8 +790,11 @@ static int service(struct media *m)
 		if (build(m, GST_STATE_PLAYING, NULL, 0))
 			lost(m);
 	}
-	if (!m->pipe)
+	if (!m->pipe) {
+		if (m->broken)
+			signal_fd(m->efd);
 		return m->broken ? -ENODEV : 0;
+	}
 	pthread_mutex_lock(&m->lock);
 	err = m->error;
 	m->error = NULL;
@@ -815,6 +818,8 @@ static int service(struct media *m)
 			m->ended = 1;
 	}
 	watch_stall(m);
+	if (m->broken) /* reported on every call: the fd stays readable */
+		signal_fd(m->efd);
 	return m->broken ? -ENODEV : 0;
 }
 
