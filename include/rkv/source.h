@@ -233,7 +233,9 @@ void rkv_source_close(rkv_source *s);
  *     no frame is lost. At the end, next() is -EPIPE; with
  *     RKV_SOURCE_LOOP the file starts again (a flushing seek to 0, or
  *     opened anew where it cannot seek), seamlessly. A file that breaks
- *     (a decoding error) is -ENODEV, counted in errors.
+ *     (a decoding error) is -ENODEV, counted in errors, once the frames
+ *     queued before it are handed out (a frame still on its way may be
+ *     lost).
  *   - Live streams are not held back: when cfg->buffers frames wait, the
  *     oldest is dropped (counted in dropped, its seq skipped). A stream
  *     that fails, ends or sends no frame for 5 s (the server went away

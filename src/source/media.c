@@ -1216,7 +1216,8 @@ static int media_next(rkv_source *s, struct rkv_source_frame *f, int64_t timeout
 		struct queued q = { 0 };
 		int r = service(m), more = 0;
 
-		if (r)
+		/* A file that broke still hands out what came before. */
+		if (r && r != -ENODEV)
 			return r;
 		pthread_mutex_lock(&m->lock);
 		if (m->count) {
@@ -1232,11 +1233,13 @@ static int media_next(rkv_source *s, struct rkv_source_frame *f, int64_t timeout
 		if (more || m->ended)
 			signal_fd(m->efd);
 		if (q.sample) {
-			r = hand_out(m, &q, f);
-			if (r != -EAGAIN)
-				return r;
+			int h = hand_out(m, &q, f);
+			if (h != -EAGAIN)
+				return h;
 			continue;
 		}
+		if (r)
+			return r;
 		if (m->ended)
 			return -EPIPE;
 		if (timeout_ns == 0)
