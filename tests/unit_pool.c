@@ -2241,6 +2241,109 @@ static void test_external(void)
 	rkv_producer_destroy(p);
 }
 
+/* ---- reclaim: which of the slots a driver waits for are free ------------ */
+
+/* Publish slot @s (loaned by number) with sequence number @seq. */
+static void publish_slot(rkv_producer *p, uint32_t s, uint64_t seq)
+{
+	struct rkv_loan l;
+	struct rkv_frame f = bytes_frame(seq, 8);
+
+	CHECK_OK(rkv_producer_loan_slot(p, s, &l));
+	CHECK_EQ(rkv_producer_publish(p, &l, &f), 1);
+}
+
+/*
+ * A camera whose slots are driver buffers keeps several published slots
+ * out of the driver at once and re-queues each when its consumers are done.
+ * Asking slot by slot with rkv_producer_loan_slot() loses a release: the
+ * call for the second slot takes back the wake-up the first one armed, so
+ * a slot freed between the two calls goes unnoticed (the fd stays quiet
+ * while a buffer the driver needs sits free). rkv_producer_reclaim() looks
+ * at all of them and arms once.
+ */
+static void test_reclaim(void)
+{
+	char name[NAMELEN];
+	struct rkv_pool_opts o = pool_opts(8, 3);
+	rkv_producer *p = mkpool_opts(test_pool_name(name, sizeof name, "reclaim"), &o);
+	rkv_consumer *c = attach(name, cons_opts(RKV_POLICY_BLOCK, 2, 2));
+	int pfd = rkv_producer_fd(p);
+	struct rkv_view v1, v2;
+	struct rkv_loan l;
+	uint32_t want[3] = { 1, 4, 6 }, got[3];
+
+	CHECK(pfd >= 0);
+	publish_slot(p, 1, 1);
+	publish_slot(p, 4, 2);
+	CHECK_OK(rkv_consumer_acquire(c, &v1, 1000 * MS));
+	CHECK_OK(rkv_consumer_acquire(c, &v2, 1000 * MS));
+	CHECK_EQ(v1.slot, 1);
+	CHECK_EQ(v2.slot, 4);
+
+	/* The loss, with loan_slot: slot 1 armed, slot 1 released, slot 4
+	 * asked about (busy, re-armed for itself): the fd is quiet though
+	 * slot 1 is free. */
+	CHECK_ERR(rkv_producer_loan_slot(p, 1, &l), EBUSY);
+	CHECK_OK(rkv_consumer_release(c, &v1));
+	CHECK_ERR(rkv_producer_loan_slot(p, 4, &l), EBUSY);
+	CHECK_EQ(readable(pfd, 50), 0);
+	CHECK_OK(rkv_producer_loan_slot(p, 1, &l)); /* free all along */
+	CHECK_OK(rkv_producer_cancel(p, &l));
+	publish_slot(p, 1, 3);
+	CHECK_OK(rkv_consumer_acquire(c, &v1, 1000 * MS));
+
+	/* reclaim: slot 6 was never published (free), 1 and 4 are held */
+	CHECK_EQ(rkv_producer_reclaim(p, want, 3, got), 1);
+	CHECK_EQ(got[0], 6);
+	CHECK_EQ(readable(pfd, 0), 0);
+	/* one release wakes it, whichever slot */
+	CHECK_OK(rkv_consumer_release(c, &v1));
+	CHECK_EQ(readable(pfd, 2000), 1);
+	CHECK_EQ(rkv_producer_reclaim(p, want, 2, got), 1);
+	CHECK_EQ(got[0], 1);
+	/* armed again for slot 4 alone; the previous wake-up is taken back */
+	CHECK_EQ(readable(pfd, 0), 0);
+	CHECK_OK(rkv_consumer_release(c, &v2));
+	CHECK_EQ(readable(pfd, 2000), 1);
+	CHECK_EQ(rkv_producer_reclaim(p, want, 3, got), 3);
+	CHECK(got[0] == 1 && got[1] == 4 && got[2] == 6); /* the order asked */
+	/* nothing left in consumers' hands: not armed */
+	CHECK_EQ(readable(pfd, 0), 0);
+
+	/* a loaned slot is not free; a slot queued to a consumer is not */
+	CHECK_OK(rkv_producer_loan_slot(p, 6, &l));
+	CHECK_EQ(rkv_producer_reclaim(p, want, 3, got), 2);
+	CHECK(got[0] == 1 && got[1] == 4);
+	CHECK_OK(rkv_producer_cancel(p, &l));
+	publish_slot(p, 6, 4);
+	CHECK_EQ(rkv_producer_reclaim(p, &want[2], 1, got), 0);
+	/* a consumer that leaves gives it back, and that wakes the fd too
+	 * (its wake socket closing may wake it first, before the service
+	 * thread has forgotten it: readiness only says "look again") */
+	rkv_consumer_detach(c);
+	int n = 0;
+	for (int i = 0; i < 200 && n == 0; i++) {
+		CHECK_EQ(readable(pfd, 2000), 1);
+		n = rkv_producer_reclaim(p, &want[2], 1, got);
+		CHECK_INT(n, >=, 0);
+		if (n == 0)
+			sleep_ns(10 * MS);
+	}
+	CHECK_EQ(n, 1);
+	CHECK_EQ(got[0], 6);
+
+	/* arguments */
+	uint32_t bad = 8;
+	CHECK_EQ(rkv_producer_reclaim(p, NULL, 0, NULL), 0);
+	CHECK_ERR(rkv_producer_reclaim(p, &bad, 1, got), EINVAL);
+	CHECK_ERR(rkv_producer_reclaim(p, NULL, 1, got), EINVAL);
+	CHECK_ERR(rkv_producer_reclaim(p, want, 1, NULL), EINVAL);
+	CHECK_ERR(rkv_producer_reclaim(p, want, 9, got), EINVAL);
+	CHECK_ERR(rkv_producer_reclaim(NULL, want, 1, got), EINVAL);
+	rkv_producer_destroy(p);
+}
+
 /* ---- groups: a member's late claim after it left ------------------------- */
 
 /*
@@ -2496,6 +2599,7 @@ int main(void)
 	test_access();
 	test_opts_size();
 	test_external();
+	test_reclaim();
 	test_group_stale_claim();
 	test_group_stats();
 	test_release_threads();

@@ -300,6 +300,28 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 int rkv_producer_loan_slot(rkv_producer *p, uint32_t slot, struct rkv_loan *loan);
 
 /*
+ * Which of the @n slots in @slots are free now: no consumer holds one or
+ * has it queued, and it is not loaned. For a producer that keeps published
+ * slots' buffers out of the pool's hands (queued to a driver) and takes
+ * each back exactly when its last consumer is done with it, several at a
+ * time: a camera whose slots are its V4L2 buffers re-queues the ones this
+ * returns. Writes the free ones into @freed (room for @n), in the order
+ * @slots gives them, and returns how many (0..@n). It takes nothing: a
+ * slot it reports stays free in the pool's books (rkv_producer_loan()
+ * could hand it out; such a producer loans by number only). Never waits.
+ * When some of the slots are still in consumers' hands, it arms
+ * rkv_producer_fd() for all of them at once: the fd becomes readable when
+ * a consumer gives any slot back (or a consumer's lease ends), and stays
+ * so until the next loan, loan_slot or reclaim call; call again then.
+ * (rkv_producer_loan_slot() arms the fd for its one slot, and a call for
+ * another slot takes that back: asking slot by slot can miss a release
+ * that came in between. This call does not.) @n 0 returns 0.
+ * Errors: -EINVAL (NULL, @n above slot_count, a slot out of range),
+ * -ENOMEM, -ECHILD.
+ */
+int rkv_producer_reclaim(rkv_producer *p, const uint32_t *slots, uint32_t n, uint32_t *freed);
+
+/*
  * Publish a loaned slot with descriptor @f (checked with rkv_frame_check;
  * a zero timestamp is replaced by the current CLOCK_MONOTONIC time). The
  * loan is consumed whether or not anyone receives the frame. Waits for block
@@ -328,13 +350,15 @@ int rkv_producer_publish_copy(rkv_producer *p, const void *data, size_t len,
 /*
  * A file descriptor for the producer's event loop (poll/epoll, level
  * triggered): readable when a slot may have become free. It is armed by
- * rkv_producer_loan(p, l, 0) returning -EAGAIN and by
- * rkv_producer_loan_slot() finding its slot in a consumer's hands; it then
- * becomes readable as soon as a consumer gives a slot back, and stays so
- * until the next rkv_producer_loan() or rkv_producer_loan_slot() call. (While consumers keep to the slot
- * budget, a producer with fewer than max_loans out always finds a free
- * slot: rkv_producer_loan() does not need it.) Owned by @p: do not close
- * it. Returns the fd, or -EINVAL, -ECHILD.
+ * rkv_producer_loan(p, l, 0) returning -EAGAIN, by
+ * rkv_producer_loan_slot() finding its slot in a consumer's hands and by
+ * rkv_producer_reclaim() finding some of its slots there; it then becomes
+ * readable as soon as a consumer gives a slot back, and stays so until the
+ * next rkv_producer_loan(), rkv_producer_loan_slot() or
+ * rkv_producer_reclaim() call. (While consumers keep to the slot budget, a
+ * producer with fewer than max_loans out always finds a free slot:
+ * rkv_producer_loan() does not need it.) Owned by @p: do not close it.
+ * Returns the fd, or -EINVAL, -ECHILD.
  */
 int rkv_producer_fd(rkv_producer *p);
 

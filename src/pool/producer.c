@@ -679,6 +679,73 @@ out:
 	return r;
 }
 
+/* Which of the slots asked about are free: refs 0 means neither loaned
+ * nor in any consumer's books. Read what consumers gave back first. */
+struct reclaim {
+	const uint32_t *slots;
+	uint32_t n;
+	uint32_t *freed;
+	uint32_t nfreed;
+	uint8_t *taken; /* per entry of slots: already in freed */
+};
+
+static int find_freed(rkv_producer *p, void *arg)
+{
+	struct reclaim *rc = arg;
+	uint32_t before = rc->nfreed;
+
+	ledger_drain_all(p);
+	for (uint32_t k = 0; k < rc->n; k++) {
+		if (rc->taken[k] || p->refs[rc->slots[k]] != 0)
+			continue;
+		rc->taken[k] = 1;
+		rc->freed[rc->nfreed++] = rc->slots[k];
+	}
+	return rc->nfreed > before;
+}
+
+int rkv_producer_reclaim(rkv_producer *p, const uint32_t *slots, uint32_t n, uint32_t *freed)
+{
+	uint8_t small[64], *taken = small;
+	struct reclaim rc;
+
+	if (!p || (n && (!slots || !freed)) || n > p->nslots)
+		return -EINVAL;
+	if (producer_forked(p))
+		return -ECHILD;
+	for (uint32_t k = 0; k < n; k++)
+		if (slots[k] >= p->nslots)
+			return -EINVAL;
+	if (n > sizeof(small)) {
+		taken = calloc(n, 1);
+		if (!taken)
+			return -ENOMEM;
+	} else {
+		memset(small, 0, sizeof(small));
+	}
+	rc = (struct reclaim){ .slots = slots, .n = n, .freed = freed, .taken = taken };
+	pthread_mutex_lock(&p->lock);
+	disarm(p);
+	find_freed(p, &rc);
+	/* Some are still in consumers' hands: arm once for all of them,
+	 * looking once more after the announcement (a release between the
+	 * two looks is found by the second; one after it wakes the fd). */
+	if (rc.nfreed < n) {
+		drain_wakes(p);
+		announce_sleep(p);
+		find_freed(p, &rc);
+		if (rc.nfreed < n)
+			p->armed = 1;
+		else
+			STORE_RLX(&p->hdr->producer_waiting, 0);
+	}
+	ledger_reap(p);
+	pthread_mutex_unlock(&p->lock);
+	if (taken != small)
+		free(taken);
+	return (int)rc.nfreed;
+}
+
 static int loan_valid(rkv_producer *p, const struct rkv_loan *loan)
 {
 	return loan && loan->slot < p->nslots && loan->token != 0 &&
