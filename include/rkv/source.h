@@ -24,7 +24,9 @@
  *
  * Errors: every call returns 0 (or a count) or a negative errno and never
  * prints, aborts or exits; cfg->errbuf, if given, receives a sentence saying
- * why open failed (for a format the device refuses: what it offers).
+ * why open failed (for a format the device refuses: what it offers), and
+ * after a successful open any notes (a rate the driver does not set; why
+ * the buffers are not exported, e.g. "VIDIOC_EXPBUF: ENOTTY"), or "".
  *
  * Threads: a source is used by one thread at a time.
  */

@@ -65,6 +65,8 @@ int rkv_source_open(const struct rkv_source_config *cfg_in, rkv_source **out,
 	r = rkv__copy_in(&cfg, sizeof(cfg), cfg_in ? cfg_in : &defaults, sizeof(cfg));
 	if (r)
 		return r;
+	if (cfg.errbuf && cfg.errbuf_len)
+		cfg.errbuf[0] = '\0'; /* no notes */
 	if (cfg.fps_den == 0)
 		cfg.fps_den = 1;
 	if (cfg.fps_num == 0)

@@ -187,6 +187,24 @@ static void rate_str(char *buf, size_t len, uint32_t num, uint32_t den)
 			 (unsigned long long)frac);
 }
 
+/* "ENOTTY" for the errors an ioctl a driver lacks or refuses gives, else
+ * the error's text. */
+static const char *errname(int err)
+{
+	switch (err) {
+	case ENOTTY:
+		return "ENOTTY";
+	case EINVAL:
+		return "EINVAL";
+	case ENOMEM:
+		return "ENOMEM";
+	case EIO:
+		return "EIO";
+	default:
+		return strerror(err);
+	}
+}
+
 /* ---- what the device offers, for errbuf -------------------------------------- */
 
 /* "@60" for the highest rate of @pixfmt at @w x @h, or "". */
@@ -841,17 +859,27 @@ static int setup_buffers(struct v4l2_src *v, struct open_ctx *c)
 		       "%sthe driver's timestamps are not CLOCK_MONOTONIC: frames carry the "
 		       "time they were dequeued", c->notes_at ? "; " : "");
 
-	/* Can the buffers be exported? Ask once for one, and let it go. */
+	/* Can the buffers be exported? Ask once for one, and let it go. Why
+	 * not goes into the notes: a camera says why it copies. */
 	if (!(cfg->flags & RKV_SOURCE_NO_EXPORT) && v->nmem == 1) {
 		struct v4l2_exportbuffer e;
 		memset(&e, 0, sizeof(e));
 		e.type = v->type;
 		e.index = 0;
 		e.flags = O_RDONLY | O_CLOEXEC;
-		if (xioctl(v->fd, VIDIOC_EXPBUF, &e) == 0) {
+		r = xioctl(v->fd, VIDIOC_EXPBUF, &e);
+		if (r == 0) {
 			close(e.fd);
 			v->exportable = 1;
+		} else {
+			append(c->notes, sizeof(c->notes), &c->notes_at,
+			       "%sits buffers cannot be exported (VIDIOC_EXPBUF: %s)",
+			       c->notes_at ? "; " : "", errname(-r));
 		}
+	} else if (!(cfg->flags & RKV_SOURCE_NO_EXPORT)) {
+		append(c->notes, sizeof(c->notes), &c->notes_at,
+		       "%sits buffers are not exported (%u memory planes a frame)",
+		       c->notes_at ? "; " : "", v->nmem);
 	}
 	return 0;
 }
