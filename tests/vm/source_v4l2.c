@@ -46,56 +46,9 @@
 
 #include "source/v4l2.h"
 #include "test.h"
+#include "vmtest.h"
 
 #define SEC 1000000000LL
-
-static const char *const NODE_SP = "/dev/video0"; /* single-planar, vmalloc */
-static const char *const NODE_MP = "/dev/video1"; /* multi-planar, dma-contig */
-
-static uint64_t fnv(const uint8_t *p, uint64_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (uint64_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
-/* ---- vivid's controls, by name ------------------------------------------ */
-
-static int ctl_find(int fd, const char *name, struct v4l2_query_ext_ctrl *out)
-{
-	struct v4l2_query_ext_ctrl q;
-
-	memset(&q, 0, sizeof(q));
-	q.id = V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
-	while (ioctl(fd, VIDIOC_QUERY_EXT_CTRL, &q) == 0) {
-		if (strcmp(q.name, name) == 0) {
-			*out = q;
-			return 0;
-		}
-		q.id |= V4L2_CTRL_FLAG_NEXT_CTRL | V4L2_CTRL_FLAG_NEXT_COMPOUND;
-	}
-	return -ENOENT;
-}
-
-/* Set control @name of @node (a button: press it). Opens the node for
- * this alone: controls work from any open file, streaming or not. */
-static void ctl_set(const char *node, const char *name, int32_t value)
-{
-	struct v4l2_query_ext_ctrl q;
-	struct v4l2_control c;
-	int fd = open(node, O_RDWR | O_CLOEXEC);
-
-	CHECK(fd >= 0);
-	if (ctl_find(fd, name, &q))
-		FAIL("%s has no control '%s'", node, name);
-	c.id = q.id;
-	c.value = value;
-	if (ioctl(fd, VIDIOC_S_CTRL, &c) < 0)
-		FAIL("%s: set '%s' to %d: %s", node, name, value, strerror(errno));
-	close(fd);
-}
 
 /* The formats @node lists. */
 static int node_offers(const char *node, uint32_t pixfmt)
@@ -120,18 +73,6 @@ static int node_offers(const char *node, uint32_t pixfmt)
 }
 
 /* ---- leaks ------------------------------------------------------------------ */
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	CHECK(d != NULL);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 /* Mappings of a video device (not all of them: the sanitizers' allocators
  * map and unmap as they please). */
