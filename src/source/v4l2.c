@@ -431,28 +431,29 @@ static void unmap_all(struct v4l2_src *v)
 			munmap(v->bufs[i].base, v->bufs[i].span);
 }
 
-/* Map buffer @i: one mapping, or for one buffer per plane a reserved
- * range with each memory plane mapped at its poff[]. */
+/*
+ * Map buffer @i: one mapping, or for one buffer per plane a reserved
+ * range with each memory plane mapped at its poff[]. The mappings are not
+ * inherited by fork(): a child's copy would hold the device's file open
+ * (a mapping references it) after close, its queue would stay busy, and
+ * opening the device again (a camera's reopen after an error) would fail
+ * with EBUSY until the child exited.
+ */
 static int map_buf(struct v4l2_src *v, uint32_t i, const struct v4l2_buffer *b,
 		   const struct v4l2_plane *pl)
 {
 	struct vbuf *vb = &v->bufs[i];
 	void *m;
 
-	if (!v->mplane) {
-		m = mmap(NULL, b->length, PROT_READ, MAP_SHARED, v->fd, b->m.offset);
+	if (!v->mplane || v->nmem == 1) {
+		size_t len = v->mplane ? pl[0].length : b->length;
+		uint32_t off = v->mplane ? pl[0].m.mem_offset : b->m.offset;
+		m = mmap(NULL, len, PROT_READ, MAP_SHARED, v->fd, off);
 		if (m == MAP_FAILED)
 			return -errno;
 		vb->base = m;
-		vb->span = b->length;
-		return 0;
-	}
-	if (v->nmem == 1) {
-		m = mmap(NULL, pl[0].length, PROT_READ, MAP_SHARED, v->fd, pl[0].m.mem_offset);
-		if (m == MAP_FAILED)
-			return -errno;
-		vb->base = m;
-		vb->span = pl[0].length;
+		vb->span = len;
+		(void)madvise(m, len, MADV_DONTFORK); /* best effort: it only helps */
 		return 0;
 	}
 	m = mmap(NULL, (size_t)v->frame_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -460,12 +461,14 @@ static int map_buf(struct v4l2_src *v, uint32_t i, const struct v4l2_buffer *b,
 		return -errno;
 	vb->base = m;
 	vb->span = (size_t)v->frame_size;
+	(void)madvise(m, vb->span, MADV_DONTFORK); /* the reserve's gaps */
 	for (uint32_t k = 0; k < v->nmem; k++) {
 		void *at = (uint8_t *)m + v->poff[k];
 		void *got = mmap(at, pl[k].length, PROT_READ, MAP_SHARED | MAP_FIXED, v->fd,
 				 pl[k].m.mem_offset);
 		if (got == MAP_FAILED)
 			return -errno; /* unmap_all() takes the whole range */
+		(void)madvise(got, pl[k].length, MADV_DONTFORK); /* a new mapping: advise again */
 	}
 	return 0;
 }

@@ -19,7 +19,8 @@
  *             its bytes unchanged; a consumer SIGKILLed while holding
  *             buffers, which then go back to the driver.
  *   errors    vivid's error injection: V4L2_BUF_FLAG_ERROR and dropped
- *             buffers (stats.dropped), a fatal streaming error, a failed
+ *             buffers (stats.dropped), a fatal streaming error (and the
+ *             reopen with a forked child alive), a failed
  *             QBUF, STREAMON and REQBUFS, and a disconnect (-ENODEV,
  *             stats.errors; close, then open again).
  *
@@ -770,9 +771,25 @@ static void test_errors(void)
 	expect_dropped(s, &info, 4, "50% of buffers dropped");
 	ctl_set(NODE_SP, "Percentage of Dropped Buffers", 0);
 
-	/* a fatal streaming error (vb2_queue_error: POLLERR, DQBUF EIO) */
+	/* a fatal streaming error (vb2_queue_error: POLLERR, DQBUF EIO),
+	 * with a child forked meanwhile (a camera's helper, a consumer
+	 * forked from the camera's process) that closed every descriptor it
+	 * inherited: the source's mappings must not come along, or they
+	 * would hold the device's file and the reopen would find its queue
+	 * busy (VIDIOC_S_FMT: EBUSY) until the child ends */
+	fflush(stdout);
+	pid_t child = fork();
+	CHECK(child >= 0);
+	if (child == 0) {
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		for (;;)
+			pause();
+	}
 	ctl_set(NODE_SP, "Inject Fatal Streaming Error", 0);
 	s = expect_lost(s, "fatal streaming error");
+	CHECK(kill(child, SIGKILL) == 0);
+	CHECK(waitpid(child, NULL, 0) == child);
 
 	/* QBUF refused: done() gives the frame back, the stream is over */
 	CHECK_OK(rkv_source_next(s, &f, 5 * SEC));
