@@ -2333,6 +2333,22 @@ static void test_reclaim(void)
 	CHECK_EQ(n, 1);
 	CHECK_EQ(got[0], 6);
 
+	/* A wake-up left by a publish that waited for a block consumer (it
+	 * woke on the consumer's signal without reading it) must not keep
+	 * the fd readable past a reclaim, armed or not: an event loop that
+	 * reclaims on every turn would spin. */
+	rkv_consumer *b = attach(name, cons_opts(RKV_POLICY_BLOCK, 1, 1));
+	struct reader rd = { .c = b, .n = 2, .start_delay_ns = 50 * MS };
+	pthread_t t;
+	publish_slot(p, 2, 10); /* b's queue is full */
+	CHECK_EQ(pthread_create(&t, NULL, reader_thread, &rd), 0);
+	publish_slot(p, 3, 11); /* waits for b to take frame 10 */
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_OK(rd.r);
+	CHECK_EQ(rkv_producer_reclaim(p, want, 0, got), 0);
+	CHECK_EQ(readable(pfd, 0), 0);
+	rkv_consumer_detach(b);
+
 	/* arguments */
 	uint32_t bad = 8;
 	CHECK_EQ(rkv_producer_reclaim(p, NULL, 0, NULL), 0);

@@ -725,6 +725,11 @@ int rkv_producer_reclaim(rkv_producer *p, const uint32_t *slots, uint32_t n, uin
 	}
 	rc = (struct reclaim){ .slots = slots, .n = n, .freed = freed, .taken = taken };
 	pthread_mutex_lock(&p->lock);
+	/* Take every wake-up off, armed or not: a late one (a consumer that
+	 * saw the producer announced just before publish stopped waiting)
+	 * would otherwise keep the fd readable, and an event loop that calls
+	 * this on every turn would spin. */
+	p->armed = 1;
 	disarm(p);
 	find_freed(p, &rc);
 	/* Some are still in consumers' hands: arm once for all of them,
