@@ -4,7 +4,8 @@
 
 Runs rkv-camera on the test pattern and checks, from other processes:
   the pool it publishes (rkv watch: the frames' geometry, rising sequence
-  numbers, the camera's rate); rkv status (text and --json); rkv fps (the
+  numbers, the camera's rate); rkv status (text and --json, the copy path
+  and why); rkv fps (the
   publishing rate follows); rkv capture stop/start (nothing published while
   stopped); rkv snapshot (a file of one whole frame); the control channel
   against malformed, oversized, unknown and deeply nested requests (an
@@ -70,9 +71,13 @@ def main():
         if st["camera"] != name or st["pool"] != name or not st["capturing"] \
                 or st["format"] != "YUYV" or st["published"] < 30 or st["pid"] != cam.pid:
             fail("status: %r" % st)
+        # the path and why: the test pattern has no buffers to export
+        why = "copy: the testpattern source has no buffers to export"
+        if st["zero_copy"] or st["path"] != why or st["buffers"] != 0 or st["held"] != 0:
+            fail("status, path: %r" % st)
         text = run([rkv, "status"], 0).stdout
-        if name not in text:
-            fail("rkv status does not list %s:\n%s" % (name, text))
+        if name not in text or why not in text:
+            fail("rkv status does not list %s and its path:\n%s" % (name, text))
         allj = json.loads(run([rkv, "status", "--json"], 0).stdout)
         if not any(c["camera"] == name for c in allj["cameras"]):
             fail("rkv status --json does not list %s" % name)

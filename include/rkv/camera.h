@@ -6,11 +6,39 @@
  * The camera opens its source, creates pool @pool (by default its name)
  * sized for the source's largest frame, and then, in rkv_camera_run(),
  * takes each frame from the source and publishes it, at most at the rate
- * asked for (frames beyond it are not published). Frames are copied into
- * the pool's own slots (the copy path; publishing the source's own DMA-BUF
- * buffers as slots is the zero-copy path, not yet here: stats say which
- * path runs). The frame descriptor carries the source's capture time and
- * sequence number.
+ * asked for (frames beyond it are not published). The frame descriptor
+ * carries the source's capture time and sequence number.
+ *
+ * Two paths; stats.zero_copy and stats.path say which one runs, and why.
+ *
+ * Zero-copy (a source that exports its buffers, V4L2 MMAP with
+ * VIDIOC_EXPBUF, unless RKV_CAMERA_COPY): the source gets slots + 2
+ * buffers, exported as DMA-BUFs, and they are the pool's slots (slot i is
+ * buffer i; consumers get read-only exports and the fd with each view). A
+ * frame captured in buffer i is published as slot i and stays out of the
+ * driver until no consumer holds it or has it queued: then it is queued
+ * to the driver again (rkv_producer_reclaim()), at once if nobody took
+ * it. The budget: the pool's max_loans is 3 (the frame being published,
+ * and two buffers the driver always keeps), so consumers may pin slots - 1
+ * buffers, as on the copy path, and a consumer beyond that is refused at
+ * attach; the driver cannot starve while consumers keep to it. Should it
+ * starve anyway (every buffer out), it stops delivering until one comes
+ * back, stats.starved counts it, and control requests are answered
+ * meanwhile. Frames not published (above the rate, capture stopped) go
+ * straight back to the driver.
+ *
+ * Copy (any other source, RKV_CAMERA_COPY, or a device that cannot
+ * export): frames are copied into slots in the pool's own memory.
+ *
+ * A source that breaks (device lost, stream error) is closed and opened
+ * again with backoff (0.1 s doubling to 5 s); consumers see no frames
+ * meanwhile and stay attached. On the zero-copy path the pool's slots are
+ * the first device's buffers, which stay valid (a DMA-BUF lives as long as
+ * anything holds it) but which the new device cannot fill: the pool is
+ * kept, with the same slots and the same consumers, and from then on the
+ * frames of the reopened source are copied into those buffers by the CPU
+ * (stats.zero_copy 0, stats.path says so) until the camera is made again.
+ * Frames consumers hold across the loss stay readable and unchanged.
  *
  * Errors: 0 or a negative errno; nothing prints, aborts or exits.
  * Threads: rkv_camera_run() runs in one thread; rkv_camera_stop() may be
@@ -34,6 +62,7 @@ typedef struct rkv_camera rkv_camera;
 
 /* rkv_camera_config.flags */
 #define RKV_CAMERA_PAUSED (1u << 0) /* start with publishing stopped */
+#define RKV_CAMERA_COPY   (1u << 1) /* the copy path, even where zero-copy could run */
 
 struct rkv_camera_config {
 	uint32_t size;             /* 0 or sizeof(struct rkv_camera_config) */
@@ -41,7 +70,8 @@ struct rkv_camera_config {
 	const char *name;          /* the camera's name (its control channel); required;
 				    * a pool name's characters */
 	const char *pool;          /* the pool; NULL: the camera's name */
-	uint32_t slots;            /* pool slots; 0 = 8 */
+	uint32_t slots;            /* pool slots; 0 = 8 (zero-copy: the source's buffers
+				    * are slots + 2, and so are the pool's slots) */
 	uint32_t max_consumers;    /* 0 = 16 */
 	struct rkv_source_config source; /* what to capture (uri, format, size, fps) */
 	char *errbuf;              /* optional: why create failed */
@@ -68,6 +98,13 @@ struct rkv_camera_stats {
 	uint32_t pad0;
 	char source[96];           /* the source's backend and device */
 	char pool[RKV_NAME_MAX + 1];
+	/* from here on: since zero-copy came (a smaller size still works) */
+	char path[160];            /* "zero-copy: ...", or "copy: " and why */
+	uint64_t starved;          /* zero-copy: times every buffer was out of the
+				    * driver (consumers and the camera held them all) */
+	uint32_t buffers;          /* zero-copy: the driver's buffers (the pool's slots) */
+	uint32_t held;             /* zero-copy: buffers out of the driver now (in
+				    * consumers' hands, or queued to them) */
 };
 
 /*
@@ -90,7 +127,8 @@ int rkv_camera_run(rkv_camera *c);
 /* Make rkv_camera_run() return; async-signal-safe. */
 void rkv_camera_stop(rkv_camera *c);
 
-/* The camera's counters, into @st of @size bytes. */
+/* The camera's counters, into @st of @size bytes: sizeof *st, or the size
+ * the struct had before path (what follows is then left out). */
 int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *st, size_t size);
 
 /* Close the control channel, the pool and the source. @c may be NULL. */

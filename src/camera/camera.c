@@ -4,12 +4,22 @@
  * the loop that ties them (rkv/camera.h).
  *
  * One thread runs everything in one epoll set: the source's fd (a frame is
- * ready), the control channel's listening socket and its clients, and an
- * eventfd that rkv_camera_stop() writes. Nothing in the loop blocks on a
- * peer: answers go out with MSG_DONTWAIT and a client that does not read
- * them is disconnected; loans never wait (a frame no slot can take is
- * counted and dropped: the pool's budget says that only happens while a
- * block consumer sets the pace).
+ * ready), the pool's producer fd (zero-copy: a consumer gave a slot back),
+ * the control channel's listening socket and its clients, and an eventfd
+ * that rkv_camera_stop() writes. Nothing in the loop blocks on a peer:
+ * answers go out with MSG_DONTWAIT and a client that does not read them is
+ * disconnected; loans never wait (a frame no slot can take is counted and
+ * dropped: the pool's budget says that only happens while a block consumer
+ * sets the pace).
+ *
+ * Zero-copy: slot i is the source's buffer i. A published frame's buffer
+ * is "pending" until rkv_producer_reclaim() reports its slot free, and
+ * then goes back to the driver (rkv_source_done). The reclaim is the last
+ * pool call of every turn of the loop, so the producer fd is armed for the
+ * pending slots whenever the loop sleeps. After the source broke, the
+ * pool keeps those slots (the first device's buffers, mapped here
+ * writable at create) and the reopened source's frames are copied into
+ * them: "ext_copy".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/dma-buf.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
 #include <json-c/json.h>
 
 #include <rkv/control.h>
@@ -36,9 +50,15 @@
 #define EV_STOP 1u
 #define EV_SOURCE 2u
 #define EV_CTL 3u
+#define EV_POOL 4u
 #define EV_CLIENT 16u /* + client index */
 #define BACKOFF_MIN_NS 100000000LL
 #define BACKOFF_MAX_NS 5000000000LL
+/* Zero-copy: buffers beyond the slots asked for, and the pool's max_loans:
+ * the frame being published and two the driver always keeps queued. */
+#define ZC_EXTRA_BUFS 2u
+#define ZC_LOANS 3u
+#define ZC_MIN_BUFS 4u /* fewer, and consumers would get nothing */
 
 struct client {
 	int fd;
@@ -59,6 +79,22 @@ struct rkv_camera {
 	struct rkv_source_info info;
 	rkv_producer *p;
 	uint64_t capacity;
+	uint32_t cam_flags;         /* RKV_CAMERA_* */
+
+	/* zero-copy */
+	int zc;                     /* frames are published in the source's buffers */
+	int ext_copy;               /* the slots are the first device's buffers, and
+				     * frames are copied into them */
+	uint32_t nbufs;             /* the pool's slots, when they are buffers */
+	int *slot_fds;              /* our read-write exports of them */
+	uint8_t **slot_map;         /* mapped writable, for ext_copy */
+	size_t *slot_len;
+	struct rkv_source_frame *pending; /* published, not yet back at the driver */
+	uint8_t *is_pending;
+	uint32_t npending;
+	uint32_t *ask, *freed;      /* reclaim's lists */
+	int starving;
+	int src_err;                /* epoll saw POLLERR/POLLHUP on the source */
 
 	int ep, stop_efd, ctl_fd;
 	struct client clients[MAX_CLIENTS];
@@ -67,7 +103,7 @@ struct rkv_camera {
 	int64_t reopen_at, backoff;
 	int64_t last_pub_ts;        /* capture time of the last frame published */
 
-	pthread_mutex_t st_lock;    /* st, capturing, fps: read by other threads */
+	pthread_mutex_t st_lock;    /* st, capturing, fps, path: read by other threads */
 	struct rkv_camera_stats st;
 	int capturing;
 	uint32_t fps;
@@ -133,6 +169,7 @@ static struct json_object *status_json(rkv_camera *c)
 	json_object_object_add(o, "pid", json_object_new_int64(st.pid));
 	json_object_object_add(o, "capturing", json_object_new_boolean(st.capturing));
 	json_object_object_add(o, "zero_copy", json_object_new_boolean(st.zero_copy));
+	json_object_object_add(o, "path", json_object_new_string(st.path));
 	json_object_object_add(o, "format", json_object_new_string(fcc));
 	json_object_object_add(o, "width", json_object_new_int64(st.width));
 	json_object_object_add(o, "height", json_object_new_int64(st.height));
@@ -147,6 +184,9 @@ static struct json_object *status_json(rkv_camera *c)
 	json_object_object_add(o, "source_errors", json_object_new_int64((int64_t)st.source_errors));
 	json_object_object_add(o, "reopens", json_object_new_int64((int64_t)st.reopens));
 	json_object_object_add(o, "snapshots", json_object_new_int64((int64_t)st.snapshots));
+	json_object_object_add(o, "starved", json_object_new_int64((int64_t)st.starved));
+	json_object_object_add(o, "buffers", json_object_new_int64(st.buffers));
+	json_object_object_add(o, "held", json_object_new_int64(st.held));
 	if (c && c->p) {
 		struct rkv_pool_stats ps;
 		if (rkv_producer_stats(c->p, &ps, sizeof(ps)) == 0)
@@ -373,9 +413,86 @@ static void count(rkv_camera *c, uint64_t *field)
 	pthread_mutex_unlock(&c->st_lock);
 }
 
+/* Which path runs and why (stats.path, stats.zero_copy). */
+static void set_path(rkv_camera *c, int zc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_path(rkv_camera *c, int zc, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&c->st_lock);
+	va_start(ap, fmt);
+	vsnprintf(c->st.path, sizeof(c->st.path), fmt, ap);
+	va_end(ap);
+	c->st.zero_copy = (uint32_t)zc;
+	pthread_mutex_unlock(&c->st_lock);
+}
+
+/* Bracket the CPU's writes into a DMA-BUF (ext_copy). A buffer whose
+ * exporter has no sync needs none. */
+static void dmabuf_sync(int fd, uint64_t flags)
+{
+	struct dma_buf_sync sync = { .flags = flags };
+
+	while (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) < 0 && errno == EINTR)
+		;
+}
+
+/* Copy @f into a free slot and publish it. */
+static int publish_copy(rkv_camera *c, const struct rkv_source_frame *f)
+{
+	struct rkv_loan l;
+	int r = rkv_producer_loan(c->p, &l, 0);
+
+	if (r)
+		return r;
+	if (c->ext_copy) {
+		int fd = c->slot_fds[l.slot];
+		dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
+		memcpy(c->slot_map[l.slot] + l.fd_offset, f->data, f->frame.bytes_used);
+		dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
+	} else {
+		memcpy(l.data, f->data, f->frame.bytes_used);
+	}
+	r = rkv_producer_publish(c->p, &l, &f->frame);
+	if (r < 0 && r != -EINTR) {
+		rkv_producer_cancel(c->p, &l);
+		return r;
+	}
+	return 0;
+}
+
+/* Publish @f in its own buffer's slot; it is pending from then on. */
+static int publish_zc(rkv_camera *c, const struct rkv_source_frame *f)
+{
+	struct rkv_loan l;
+	uint32_t s = (uint32_t)f->buf;
+	int r;
+
+	if (f->buf < 0 || s >= c->nbufs || c->is_pending[s])
+		return -EINVAL;
+	/* The buffer was at the driver, so no consumer has its slot. */
+	r = rkv_producer_loan_slot(c->p, s, &l);
+	if (r)
+		return r;
+	r = rkv_producer_publish(c->p, &l, &f->frame);
+	if (r < 0 && r != -EINTR) {
+		rkv_producer_cancel(c->p, &l);
+		return r;
+	}
+	c->pending[s] = *f;
+	c->is_pending[s] = 1;
+	c->npending++;
+	return 0;
+}
+
+/* Frame @f came from the source: publish it, or not. It goes back to the
+ * source at once, unless it was published in its own buffer (reclaim()
+ * gives that back). */
 static void frame(rkv_camera *c, struct rkv_source_frame *f)
 {
-	int capturing;
+	int capturing, r;
 	uint32_t fps;
 	int64_t ts = f->frame.timestamp_ns;
 
@@ -393,25 +510,56 @@ static void frame(rkv_camera *c, struct rkv_source_frame *f)
 	if (!capturing || (fps && c->last_pub_ts &&
 			   ts - c->last_pub_ts < (int64_t)(900000000ull / fps))) {
 		count(c, &c->st.skipped);
-		return;
+		goto done;
 	}
-	struct rkv_loan l;
-	if (rkv_producer_loan(c->p, &l, 0) != 0) {
+	r = c->zc ? publish_zc(c, f) : publish_copy(c, f);
+	if (r) {
 		count(c, &c->st.pool_dropped);
-		return;
-	}
-	memcpy(l.data, f->data, f->frame.bytes_used);
-	int r = rkv_producer_publish(c->p, &l, &f->frame);
-	if (r < 0 && r != -EINTR) {
-		rkv_producer_cancel(c->p, &l);
-		count(c, &c->st.pool_dropped);
-		return;
+		goto done;
 	}
 	c->last_pub_ts = ts;
 	pthread_mutex_lock(&c->st_lock);
 	c->st.published++;
 	c->win_published++;
 	pthread_mutex_unlock(&c->st_lock);
+	if (c->zc)
+		return;
+done:
+	rkv_source_done(c->src, f);
+}
+
+/*
+ * Zero-copy: every pending buffer no consumer holds or has queued any more
+ * goes back to the driver; the producer fd is armed for the others. The
+ * last pool call of every turn of the loop (any loan call would take the
+ * arming back).
+ */
+static void reclaim(rkv_camera *c)
+{
+	uint32_t n = 0;
+	int got;
+
+	if (!c->zc)
+		return;
+	for (uint32_t i = 0; i < c->nbufs; i++)
+		if (c->is_pending[i])
+			c->ask[n++] = i;
+	got = rkv_producer_reclaim(c->p, c->ask, n, c->freed);
+	for (int k = 0; k < got; k++) {
+		uint32_t s = c->freed[k];
+		c->is_pending[s] = 0;
+		c->npending--;
+		rkv_source_done(c->src, &c->pending[s]);
+	}
+	/* Every buffer out: the driver has nothing to capture into until a
+	 * consumer gives one back. Counted once each time it happens. */
+	int starving = c->npending >= c->nbufs;
+	pthread_mutex_lock(&c->st_lock);
+	if (starving && !c->starving)
+		c->st.starved++;
+	c->st.held = c->npending;
+	pthread_mutex_unlock(&c->st_lock);
+	c->starving = starving;
 }
 
 /* ==== the source ============================================================ */
@@ -425,14 +573,23 @@ static void source_close(rkv_camera *c)
 	c->src = NULL;
 }
 
-/* Open and start the source; its frames must fit the pool's slots. */
-static int source_open(rkv_camera *c, char *why, size_t why_len)
+/* Open the source: for zero-copy (@zc: slots + 2 buffers, exported), or
+ * for the copy path (not exported). Its frames must fit the pool's slots. */
+static int source_open(rkv_camera *c, int zc, char *why, size_t why_len)
 {
 	struct rkv_source_config cfg = c->scfg;
-	int r, fd;
+	int r;
 
 	cfg.errbuf = why;
 	cfg.errbuf_len = why_len;
+	if (zc) {
+		cfg.buffers = c->slots + ZC_EXTRA_BUFS;
+		if (cfg.buffers > 64) /* the most a source takes */
+			cfg.buffers = 64;
+		cfg.flags &= ~RKV_SOURCE_NO_EXPORT;
+	} else {
+		cfg.flags |= RKV_SOURCE_NO_EXPORT;
+	}
 	r = rkv_source_open(&cfg, &c->src, &c->info);
 	if (r)
 		return r;
@@ -443,7 +600,14 @@ static int source_open(rkv_camera *c, char *why, size_t why_len)
 		c->src = NULL;
 		return -EMSGSIZE;
 	}
-	r = rkv_source_start(c->src);
+	return 0;
+}
+
+/* Start the opened source and watch its fd. */
+static int source_start(rkv_camera *c, char *why, size_t why_len)
+{
+	int r = rkv_source_start(c->src), fd;
+
 	if (r) {
 		set_reason(why, why_len, "cannot start the source: %s", strerror(-r));
 		rkv_source_close(c->src);
@@ -455,6 +619,7 @@ static int source_open(rkv_camera *c, char *why, size_t why_len)
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EV_SOURCE };
 		epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev);
 	}
+	c->src_err = 0;
 	return 0;
 }
 
@@ -468,6 +633,24 @@ static void source_broke(rkv_camera *c, int64_t now)
 		pthread_mutex_unlock(&c->st_lock);
 	}
 	count(c, &c->st.source_errors);
+	if (c->zc) {
+		/* The pending buffers die with the source (consumers keep
+		 * theirs: their DMA-BUFs hold them); their slots come free in
+		 * the pool's books as consumers release them, and are filled
+		 * by copies from now on. */
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, rkv_producer_fd(c->p), NULL);
+		memset(c->is_pending, 0, c->nbufs);
+		c->npending = 0;
+		c->starving = 0;
+		c->zc = 0;
+		c->ext_copy = 1;
+		pthread_mutex_lock(&c->st_lock);
+		c->st.held = 0;
+		pthread_mutex_unlock(&c->st_lock);
+		set_path(c, 0, "copy: the source broke; the pool keeps the first device's %u buffers "
+			 "as its slots and the reopened source's frames are copied into them",
+			 c->nbufs);
+	}
 	source_close(c);
 	c->source_down = 1;
 	c->backoff = c->backoff ? c->backoff * 2 : BACKOFF_MIN_NS;
@@ -479,18 +662,175 @@ static void source_broke(rkv_camera *c, int64_t now)
 /* Take every frame the source has ready. */
 static void drain_source(rkv_camera *c)
 {
+	int err = c->src_err;
+
+	c->src_err = 0;
 	for (int k = 0; k < 64 && c->src; k++) {
 		struct rkv_source_frame f;
 		int r = rkv_source_next(c->src, &f, 0);
 		if (r == -EAGAIN || r == -EINTR)
+			return;
+		/* Every buffer out (zero-copy, consumers hold them): nothing
+		 * to take until reclaim() gives one back; unless the device
+		 * said it broke, which next() cannot see without a buffer. */
+		if (r == -EBUSY && !err)
 			return;
 		if (r) {
 			source_broke(c, mono_ns());
 			return;
 		}
 		frame(c, &f);
-		rkv_source_done(c->src, &f);
 	}
+}
+
+/* ==== zero-copy setup ======================================================= */
+
+static void zc_free(rkv_camera *c)
+{
+	for (uint32_t i = 0; i < c->nbufs; i++) {
+		if (c->slot_map && c->slot_map[i])
+			munmap(c->slot_map[i], c->slot_len[i]);
+		if (c->slot_fds && c->slot_fds[i] >= 0)
+			close(c->slot_fds[i]);
+	}
+	free(c->slot_fds);
+	free(c->slot_map);
+	free(c->slot_len);
+	free(c->pending);
+	free(c->is_pending);
+	free(c->ask);
+	free(c->freed);
+	c->slot_fds = NULL;
+	c->slot_map = NULL;
+	c->slot_len = NULL;
+	c->pending = NULL;
+	c->is_pending = NULL;
+	c->ask = c->freed = NULL;
+	c->nbufs = 0;
+	c->zc = c->ext_copy = 0;
+}
+
+/*
+ * The opened source's buffers as the pool's slots. Returns 0 (zero-copy
+ * runs), 1 when it cannot (@reason says why; the caller copies), or a
+ * negative errno that ends the camera (@why says why).
+ */
+static int zc_setup(rkv_camera *c, const char *notes, char *reason, size_t reason_len,
+		    char *why, size_t why_len)
+{
+	uint32_t n = c->info.nbufs;
+	int *ro = NULL, r;
+	uint64_t *offs = NULL;
+
+	if (n == 0) {
+		if (strcmp(c->info.backend, "v4l2") == 0)
+			set_reason(reason, reason_len, "copy: the device's buffers cannot be exported%s%s",
+				   notes[0] ? ": " : "", notes);
+		else
+			set_reason(reason, reason_len, "copy: the %s source has no buffers to export",
+				   c->info.backend);
+		return 1;
+	}
+	if (n < ZC_MIN_BUFS) {
+		set_reason(reason, reason_len, "copy: the driver gave %u buffers; zero-copy needs %u", n,
+			   ZC_MIN_BUFS);
+		return 1;
+	}
+	c->nbufs = n;
+	c->slot_fds = malloc(n * sizeof(*c->slot_fds));
+	c->slot_map = calloc(n, sizeof(*c->slot_map));
+	c->slot_len = calloc(n, sizeof(*c->slot_len));
+	c->pending = calloc(n, sizeof(*c->pending));
+	c->is_pending = calloc(n, 1);
+	c->ask = calloc(n, sizeof(*c->ask));
+	c->freed = calloc(n, sizeof(*c->freed));
+	ro = malloc(n * sizeof(*ro));
+	offs = calloc(n, sizeof(*offs));
+	if (!c->slot_fds || !c->slot_map || !c->slot_len || !c->pending || !c->is_pending ||
+	    !c->ask || !c->freed || !ro || !offs) {
+		free(ro);
+		free(offs);
+		zc_free(c);
+		set_reason(why, why_len, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		c->slot_fds[i] = ro[i] = -1;
+	r = rkv_source_export(c->src, c->slot_fds, offs, n);
+	if (r) {
+		for (uint32_t i = 0; i < n; i++)
+			c->slot_fds[i] = -1;
+		set_reason(reason, reason_len, "copy: exporting the buffers failed: %s", strerror(-r));
+		goto fallback;
+	}
+	r = rkv_source_export_ro(c->src, ro, n);
+	if (r) {
+		for (uint32_t i = 0; i < n; i++)
+			ro[i] = -1;
+		set_reason(reason, reason_len, "copy: exporting the buffers read-only failed: %s",
+			   strerror(-r));
+		goto fallback;
+	}
+	/* Mapped writable now, while the device is there: should it break,
+	 * the next device's frames are copied into these (ext_copy). */
+	for (uint32_t i = 0; i < n; i++) {
+		off_t len = lseek(c->slot_fds[i], 0, SEEK_END);
+		void *m = len > 0 ? mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED,
+					 c->slot_fds[i], 0)
+				  : MAP_FAILED;
+		if (m == MAP_FAILED) {
+			set_reason(reason, reason_len,
+				   "copy: the exported buffers cannot be mapped writable: %s",
+				   strerror(len > 0 ? errno : EINVAL));
+			goto fallback;
+		}
+		c->slot_map[i] = m;
+		c->slot_len[i] = (size_t)len;
+		(void)madvise(m, (size_t)len, MADV_DONTFORK); /* as the source's own */
+	}
+	struct rkv_pool_opts po = {
+		.slot_count = n,
+		.slot_capacity = c->capacity,
+		.max_consumers = c->max_consumers,
+		.max_loans = ZC_LOANS,
+		.slot_fds = c->slot_fds,
+		.slot_offsets = offs,
+		.slot_ro_fds = ro,
+	};
+	r = rkv_producer_create(c->pool_name, &po, &c->p);
+	if (r == -EADDRINUSE) {
+		set_reason(why, why_len, "pool '%s' has a live producer already", c->pool_name);
+		goto fatal;
+	}
+	if (r) {
+		set_reason(reason, reason_len, "copy: a pool of the exported buffers cannot be made: %s",
+			   strerror(-r));
+		goto fallback;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		close(ro[i]); /* the pool has its own */
+	free(ro);
+	free(offs);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EV_POOL };
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, rkv_producer_fd(c->p), &ev) < 0) {
+		r = -errno;
+		set_reason(why, why_len, "cannot watch the pool: %s", strerror(-r));
+		return r; /* destroy frees the rest */
+	}
+	c->zc = 1;
+	set_path(c, 1, "zero-copy: frames are published in the driver's %u buffers (DMA-BUF), "
+		 "%u of them for consumers", n, n - ZC_LOANS);
+	return 0;
+fallback:
+	r = 1;
+fatal:
+	for (uint32_t i = 0; i < n; i++)
+		if (ro[i] >= 0)
+			close(ro[i]);
+	free(ro);
+	free(offs);
+	zc_free(c);
+	return r;
 }
 
 /* ==== create / run / destroy ================================================ */
@@ -501,7 +841,7 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	struct sockaddr_un sun;
 	socklen_t sunlen;
 	rkv_camera *c;
-	char why[256] = "";
+	char why[256] = "", notes[256] = "", reason[160] = "";
 	int r;
 
 	if (!out || !cfg_in)
@@ -512,7 +852,7 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		return cfg_in->size > sizeof(cfg) ? -E2BIG : -EINVAL;
 	memcpy(&cfg, cfg_in, sizeof(cfg));
 	if (!cfg.name || rkv__control_addr(cfg.name, &sun, &sunlen) ||
-	    (cfg.flags & ~RKV_CAMERA_PAUSED) || cfg.slots > RKV_MAX_SLOTS) {
+	    (cfg.flags & ~(RKV_CAMERA_PAUSED | RKV_CAMERA_COPY)) || cfg.slots > RKV_MAX_SLOTS) {
 		set_reason(cfg.errbuf, cfg.errbuf_len, "invalid camera configuration (name: 1 to %d of "
 			   "[A-Za-z0-9._-])", RKV_NAME_MAX);
 		return -EINVAL;
@@ -544,6 +884,7 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	c->slots = cfg.slots ? cfg.slots : 8;
 	c->max_consumers = cfg.max_consumers;
 	c->capturing = !(cfg.flags & RKV_CAMERA_PAUSED);
+	c->cam_flags = cfg.flags;
 
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
 	c->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -574,26 +915,54 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		goto fail;
 	}
 
-	r = source_open(c, why, sizeof(why));
+	/* Zero-copy where the source exports its buffers, else copy. */
+	r = 1;
+	if (cfg.flags & RKV_CAMERA_COPY) {
+		set_reason(reason, sizeof(reason), "copy: asked for (RKV_CAMERA_COPY)");
+	} else {
+		r = source_open(c, 1, notes, sizeof(notes));
+		if (r) {
+			snprintf(why, sizeof(why), "%s", notes);
+			goto fail;
+		}
+		c->capacity = c->info.frame_size;
+		r = zc_setup(c, notes, reason, sizeof(reason), why, sizeof(why));
+		if (r < 0)
+			goto fail;
+		if (r) {
+			rkv_source_close(c->src);
+			c->src = NULL;
+			c->capacity = 0;
+		}
+	}
+	if (r) {
+		r = source_open(c, 0, why, sizeof(why));
+		if (r)
+			goto fail;
+		c->capacity = c->info.frame_size;
+		struct rkv_pool_opts po = {
+			.slot_count = c->slots,
+			.slot_capacity = c->capacity,
+			.max_consumers = c->max_consumers,
+		};
+		r = rkv_producer_create(c->pool_name, &po, &c->p);
+		if (r) {
+			set_reason(why, sizeof(why), r == -EADDRINUSE ? "pool '%s' has a live producer already"
+								     : "cannot create pool '%s'",
+				   c->pool_name);
+			goto fail;
+		}
+		set_path(c, 0, "%s", reason);
+	}
+	why[0] = '\0';
+	r = source_start(c, why, sizeof(why));
 	if (r)
 		goto fail;
-	c->capacity = c->info.frame_size;
-	struct rkv_pool_opts po = {
-		.slot_count = c->slots,
-		.slot_capacity = c->capacity,
-		.max_consumers = c->max_consumers,
-	};
-	r = rkv_producer_create(c->pool_name, &po, &c->p);
-	if (r) {
-		set_reason(why, sizeof(why), r == -EADDRINUSE ? "pool '%s' has a live producer already"
-							     : "cannot create pool '%s'",
-			   c->pool_name);
-		goto fail;
-	}
 	c->st.pid = getpid();
 	c->st.width = c->info.width;
 	c->st.height = c->info.height;
 	c->st.fourcc = c->info.fourcc;
+	c->st.buffers = c->nbufs;
 	snprintf(c->st.source, sizeof(c->st.source), "%s %s", c->info.backend,
 		 c->info.device[0] ? c->info.device : "");
 	snprintf(c->st.pool, sizeof(c->st.pool), "%s", c->pool_name);
@@ -643,6 +1012,8 @@ int rkv_camera_run(rkv_camera *c)
 			uint32_t tag = evs[i].data.u32;
 			if (tag == EV_STOP)
 				return 0;
+			if (tag == EV_SOURCE && (evs[i].events & (EPOLLERR | EPOLLHUP)))
+				c->src_err = 1;
 			if (tag == EV_CTL)
 				accept_clients(c);
 			else if (tag >= EV_CLIENT && tag < EV_CLIENT + MAX_CLIENTS &&
@@ -652,7 +1023,8 @@ int rkv_camera_run(rkv_camera *c)
 		now = mono_ns();
 		if (c->source_down && now >= c->reopen_at) {
 			char why[256];
-			if (source_open(c, why, sizeof(why)) == 0) {
+			if (source_open(c, 0, why, sizeof(why)) == 0 &&
+			    source_start(c, why, sizeof(why)) == 0) {
 				c->source_down = 0;
 				c->backoff = 0;
 				count(c, &c->st.reopens);
@@ -663,6 +1035,7 @@ int rkv_camera_run(rkv_camera *c)
 		}
 		if (!c->source_down && c->src)
 			drain_source(c);
+		reclaim(c); /* the last pool call of the turn: it arms the pool's fd */
 		update_rates(c, now);
 	}
 }
@@ -681,14 +1054,14 @@ int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *out, size_t size)
 {
 	struct rkv_camera_stats st;
 
-	if (!c || !out || size < sizeof(st))
+	if (!c || !out || size < offsetof(struct rkv_camera_stats, path))
 		return -EINVAL;
 	pthread_mutex_lock(&c->st_lock);
 	st = c->st;
 	st.capturing = (uint32_t)c->capturing;
 	st.fps = c->fps;
 	pthread_mutex_unlock(&c->st_lock);
-	memcpy(out, &st, sizeof(st));
+	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
 	if (size > sizeof(st))
 		memset((char *)out + sizeof(st), 0, size - sizeof(st));
 	return 0;
@@ -703,9 +1076,13 @@ void rkv_camera_destroy(rkv_camera *c)
 			close(c->clients[i].fd);
 	if (c->ctl_fd >= 0)
 		close(c->ctl_fd);
+	/* The pool first: consumers keep the frames they hold, and with the
+	 * source closed next no buffer goes back to the driver to be
+	 * overwritten under them. */
 	rkv_producer_destroy(c->p);
 	if (c->src)
 		rkv_source_close(c->src);
+	zc_free(c);
 	if (c->stop_efd >= 0)
 		close(c->stop_efd);
 	if (c->ep >= 0)

@@ -15,8 +15,23 @@
 #include <rkv/camera.h>
 
 static rkv_camera *cam;
+static pthread_mutex_t cam_lock = PTHREAD_MUTEX_INITIALIZER; /* the reporter's cam */
+static rkv_camera *reported;
+static int quiet;
+static char path_said[sizeof(((struct rkv_camera_stats *)0)->path)];
 
-/* A status line every 5 s (rkv_camera_run() owns the main thread;
+/* Which path runs, on stderr, when it is new (at start, and when a lost
+ * device turns zero-copy into copying). */
+static void say_path(const struct rkv_camera_stats *st, int always)
+{
+	if (!always && strcmp(st->path, path_said) == 0)
+		return;
+	snprintf(path_said, sizeof path_said, "%s", st->path);
+	fprintf(stderr, "rkv-camera: %s\n", st->path);
+}
+
+/* A status line every 5 s, unless quiet, and the path when it changes,
+ * looked at every second (rkv_camera_run() owns the main thread;
  * rkv_camera_stats() may be called from any thread). */
 static void *report(void *arg)
 {
@@ -25,15 +40,23 @@ static void *report(void *arg)
 	(void)arg;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the main thread's */
-	for (;;) {
+	for (unsigned t = 1;; t++) {
 		struct rkv_camera_stats st;
-		sleep(5);
-		if (rkv_camera_stats(cam, &st, sizeof st) == 0)
+		int r;
+		sleep(1);
+		pthread_mutex_lock(&cam_lock); /* main may destroy the camera */
+		r = reported ? rkv_camera_stats(reported, &st, sizeof st) : -EINVAL;
+		pthread_mutex_unlock(&cam_lock);
+		if (r != 0)
+			continue;
+		say_path(&st, 0);
+		if (!quiet && t % 5 == 0) {
 			printf("rkv-camera: capture %.1f fps, publish %.1f fps, published %" PRIu64
 			       ", skipped %" PRIu64 ", pool dropped %" PRIu64 ", source errors %" PRIu64 "\n",
-			       st.capture_fps, st.publish_fps, st.published, st.skipped, st.pool_dropped,
-			       st.source_errors);
-		fflush(stdout);
+			       st.capture_fps, st.publish_fps, st.published, st.skipped,
+			       st.pool_dropped, st.source_errors);
+			fflush(stdout);
+		}
 	}
 	return NULL;
 }
@@ -63,11 +86,15 @@ static void usage(FILE *f)
 		"  --size WxH         frame size (default: the source's)\n"
 		"  --fps N            frames per second asked of the source (default 30)\n"
 		"  --format FOURCC    NV12, YUYV, YU12, RGB3, BGR3, ... (default: the source's)\n"
-		"  --slots N          pool slots (default 8)\n"
+		"  --slots N          pool slots (default 8; zero-copy: the driver gets N + 2\n"
+		"                     buffers, which are the pool's slots)\n"
+		"  --copy             copy frames into the pool even where the device can\n"
+		"                     export its buffers (the zero-copy path, by default)\n"
 		"  --paused           start with publishing stopped (rkv capture NAME start)\n"
 		"  --quiet            no status line every 5 s\n"
 		"  --help             this text\n"
 		"\n"
+		"Which path runs, and why, is said on stderr and in `rkv status`.\n"
 		"SIGINT or SIGTERM ends it cleanly. Exit status: 0 after a signal, 1 when\n"
 		"the camera cannot start or fails, 2 for bad usage.\n");
 }
@@ -100,7 +127,7 @@ int main(int argc, char **argv)
 {
 	struct rkv_camera_config cfg = { .name = "cam0" };
 	char err[512] = "";
-	int quiet = 0, r;
+	int r;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -116,6 +143,9 @@ int main(int argc, char **argv)
 			continue;
 		} else if (!strcmp(a, "--loop")) {
 			cfg.source.flags |= RKV_SOURCE_LOOP;
+			continue;
+		} else if (!strcmp(a, "--copy")) {
+			cfg.flags |= RKV_CAMERA_COPY;
 			continue;
 		} else if (!v) {
 			bad = 1;
@@ -169,8 +199,14 @@ int main(int argc, char **argv)
 	       cfg.name, st.source, st.width, st.height, fcc, st.pool,
 	       st.zero_copy ? "zero-copy" : "copy", cfg.name);
 	fflush(stdout);
+	if (cfg.flags & RKV_CAMERA_COPY)
+		fprintf(stderr, "rkv-camera: copy: --copy given\n");
+	else
+		say_path(&st, 1);
+	snprintf(path_said, sizeof path_said, "%s", st.path);
 	pthread_t reporter;
-	if (!quiet && pthread_create(&reporter, NULL, report, NULL) == 0)
+	reported = cam;
+	if (pthread_create(&reporter, NULL, report, NULL) == 0)
 		pthread_detach(reporter);
 	r = rkv_camera_run(cam);
 	rkv_camera_stats(cam, &st, sizeof st);
@@ -178,6 +214,9 @@ int main(int argc, char **argv)
 	       ", pool dropped %" PRIu64 ", source dropped %" PRIu64 "\n",
 	       r ? strerror(-r) : "stopped", st.captured, st.published, st.skipped, st.pool_dropped,
 	       st.source_dropped);
+	pthread_mutex_lock(&cam_lock);
+	reported = NULL;
+	pthread_mutex_unlock(&cam_lock);
 	rkv_camera_destroy(cam);
 	return r ? 1 : 0;
 }

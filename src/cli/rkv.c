@@ -483,13 +483,14 @@ static double jdbl(struct json_object *o, const char *k)
 static void print_status(struct json_object *o)
 {
 	printf("%s: %s, %" PRId64 "x%" PRId64 " %s, pool '%s', %s, %s path\n"
+	       "    %s\n"
 	       "    capture %.1f fps, publish %.1f fps (limit %s), consumers %" PRId64 "\n"
 	       "    captured %" PRId64 ", published %" PRId64 ", skipped %" PRId64
 	       ", pool dropped %" PRId64 ", source dropped %" PRId64 ", source errors %" PRId64
 	       ", snapshots %" PRId64 "\n",
 	       jstr(o, "camera"), jstr(o, "source"), jint(o, "width"), jint(o, "height"),
 	       jstr(o, "format"), jstr(o, "pool"), jint(o, "capturing") ? "capturing" : "stopped",
-	       jint(o, "zero_copy") ? "zero-copy" : "copy", jdbl(o, "capture_fps"),
+	       jint(o, "zero_copy") ? "zero-copy" : "copy", jstr(o, "path"), jdbl(o, "capture_fps"),
 	       jdbl(o, "publish_fps"), jint(o, "fps") ? jstr(o, "fps") : "none", jint(o, "consumers"),
 	       jint(o, "captured"), jint(o, "published"), jint(o, "skipped"), jint(o, "pool_dropped"),
 	       jint(o, "source_dropped"), jint(o, "source_errors"), jint(o, "snapshots"));
