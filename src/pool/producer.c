@@ -498,12 +498,16 @@ static int producer_wait(rkv_producer *p, int64_t *spin_until, int64_t deadline,
 	n = rkv__epoll_wait(p->wake_ep, ev, 4, deadline);
 	pthread_mutex_lock(&p->lock);
 	STORE_RLX(&p->hdr->producer_waiting, 0);
-	p->armed = 0;
+	/* The wake-up that ended the sleep is still in its socket (epoll
+	 * does not read it), and more may follow from consumers that saw
+	 * the announcement: the next loan or reclaim call takes them off,
+	 * so rkv_producer_fd() does not stay readable for nothing. */
+	p->armed = 1;
 	return n == -EINTR ? -EINTR : 0;
 }
 
-/* A loan call takes back what an earlier one armed: the fd stops being
- * readable for old releases. */
+/* A loan or reclaim call takes back what an earlier one armed, or what a
+ * wait left: the fd stops being readable for old releases. */
 static void disarm(rkv_producer *p)
 {
 	if (!p->armed)
@@ -725,11 +729,6 @@ int rkv_producer_reclaim(rkv_producer *p, const uint32_t *slots, uint32_t n, uin
 	}
 	rc = (struct reclaim){ .slots = slots, .n = n, .freed = freed, .taken = taken };
 	pthread_mutex_lock(&p->lock);
-	/* Take every wake-up off, armed or not: a late one (a consumer that
-	 * saw the producer announced just before publish stopped waiting)
-	 * would otherwise keep the fd readable, and an event loop that calls
-	 * this on every turn would spin. */
-	p->armed = 1;
 	disarm(p);
 	find_freed(p, &rc);
 	/* Some are still in consumers' hands: arm once for all of them,

@@ -179,7 +179,8 @@ struct rkv_producer {
 	uint32_t next_token;
 	uint64_t published;
 	uint32_t sleep_gen;       /* the last value put in producer_waiting */
-	int armed;                /* producer_waiting set for rkv_producer_fd() */
+	int armed;                /* producer_waiting set for rkv_producer_fd(), or a
+				   * wait ended: wake-ups may be pending */
 
 	struct cons *cons;
 	struct group *groups;
