@@ -659,13 +659,15 @@ static void source_broke(rkv_camera *c, int64_t now)
 	c->reopen_at = now + c->backoff;
 }
 
-/* Take every frame the source has ready. */
+/* Take the frames the source has ready: one when it has an fd (the
+ * loop's epoll, level-triggered, comes back at once for the next: no
+ * DQBUF just to hear EAGAIN on every frame), else all of them. */
 static void drain_source(rkv_camera *c)
 {
-	int err = c->src_err;
+	int err = c->src_err, max = rkv_source_fd(c->src) >= 0 ? 1 : 64;
 
 	c->src_err = 0;
-	for (int k = 0; k < 64 && c->src; k++) {
+	for (int k = 0; k < max && c->src; k++) {
 		struct rkv_source_frame f;
 		int r = rkv_source_next(c->src, &f, 0);
 		if (r == -EAGAIN || r == -EINTR)
@@ -1005,13 +1007,15 @@ int rkv_camera_run(rkv_camera *c)
 		} else if (c->src && rkv_source_fd(c->src) < 0) {
 			timeout = 2; /* no fd: look for frames often */
 		}
-		int n = epoll_wait(c->ep, evs, 16, timeout);
+		int n = epoll_wait(c->ep, evs, 16, timeout), source_ready = 0;
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		for (int i = 0; i < n; i++) {
 			uint32_t tag = evs[i].data.u32;
 			if (tag == EV_STOP)
 				return 0;
+			if (tag == EV_SOURCE)
+				source_ready = 1;
 			if (tag == EV_SOURCE && (evs[i].events & (EPOLLERR | EPOLLHUP)))
 				c->src_err = 1;
 			if (tag == EV_CTL)
@@ -1025,6 +1029,7 @@ int rkv_camera_run(rkv_camera *c)
 			char why[256];
 			if (source_open(c, 0, why, sizeof(why)) == 0 &&
 			    source_start(c, why, sizeof(why)) == 0) {
+				source_ready = 1;
 				c->source_down = 0;
 				c->backoff = 0;
 				count(c, &c->st.reopens);
@@ -1033,7 +1038,10 @@ int rkv_camera_run(rkv_camera *c)
 				c->reopen_at = now + c->backoff;
 			}
 		}
-		if (!c->source_down && c->src)
+		/* Only when the source's fd said so (a source without one: on
+		 * every turn): a turn the pool's fd woke for (a consumer gave a
+		 * buffer back) need not ask the driver for frames. */
+		if (!c->source_down && c->src && (source_ready || rkv_source_fd(c->src) < 0))
 			drain_source(c);
 		reclaim(c); /* the last pool call of the turn: it arms the pool's fd */
 		update_rates(c, now);
