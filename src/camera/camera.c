@@ -1040,8 +1040,12 @@ int rkv_camera_run(rkv_camera *c)
 		}
 		/* Only when the source's fd said so (a source without one: on
 		 * every turn): a turn the pool's fd woke for (a consumer gave a
-		 * buffer back) need not ask the driver for frames. */
-		if (!c->source_down && c->src && (source_ready || rkv_source_fd(c->src) < 0))
+		 * buffer back) need not ask the driver for frames. And after
+		 * 200 ms of silence: a source that broke where its fd cannot
+		 * say so (a re-queue the driver refused while it had no other
+		 * buffer) is found by asking. */
+		if (!c->source_down && c->src &&
+		    (source_ready || n == 0 || rkv_source_fd(c->src) < 0))
 			drain_source(c);
 		reclaim(c); /* the last pool call of the turn: it arms the pool's fd */
 		update_rates(c, now);

@@ -16,7 +16,7 @@
  *             SIGKILLed: every buffer goes back to the driver, capture
  *             goes on at its rate, every slot is free; the control channel
  *             answers while the consumer holds them; a consumer beyond the
- *             budget is refused.
+ *             budget is refused; a re-queue the driver refuses (reopen).
  *   loss      vivid's disconnect, then its fatal streaming error, while a
  *             consumer is attached and holds a frame: the camera stays up,
  *             counts the errors and reopens, keeps the pool (copying into
@@ -460,6 +460,14 @@ static void test_kill(void)
 	st = cam_stats(&k);
 	CHECK_UINT(st.starved, ==, 0);
 	CHECK_UINT(st.source_errors, ==, 0);
+
+	/* A re-queue the driver refuses (the buffer a consumer gave back
+	 * cannot go back): the stream is over, the camera reopens. */
+	ctl_set(NODE_MP, "Inject VIDIOC_QBUF Error", 0);
+	WAIT_FOR(&k, st, 5000, st.source_errors == 1 && st.reopens == 1);
+	printf("QBUF refused: errors 1, reopened; %s\n", st.path);
+	CHECK_EQ(st.zero_copy, 0);
+	reap(spawn(take_zc, k.name, &w, 10), "consumer after the QBUF error");
 	cam_stop(&k);
 }
 
