@@ -33,12 +33,17 @@
  * A source that breaks (device lost, stream error) is closed and opened
  * again with backoff (0.1 s doubling to 5 s); consumers see no frames
  * meanwhile and stay attached. On the zero-copy path the pool's slots are
- * the first device's buffers, which stay valid (a DMA-BUF lives as long as
- * anything holds it) but which the new device cannot fill: the pool is
- * kept, with the same slots and the same consumers, and from then on the
- * frames of the reopened source are copied into those buffers by the CPU
- * (stats.zero_copy 0, stats.path says so) until the camera is made again.
- * Frames consumers hold across the loss stay readable and unchanged.
+ * the lost source's buffers, which stay valid (a DMA-BUF lives as long as
+ * anything holds it) but which the new one cannot fill: the pool is kept,
+ * with the same slots and the same consumers, and the reopened source's
+ * frames are copied into those buffers by the CPU (stats.zero_copy 0,
+ * stats.path says so). Frames consumers hold across the loss stay
+ * readable and unchanged. Once no consumer is attached (looked at once a
+ * second, and at each reopen), nobody holds those slots: the camera
+ * closes the source, opens it again for zero-copy and makes the pool
+ * again, with the same name, on the new buffers (not counted in
+ * stats.reopens). A consumer attaching at that moment may see the old
+ * pool end (-EPIPE, or -ENOENT from attach): it attaches again.
  *
  * Errors: 0 or a negative errno; nothing prints, aborts or exits.
  * Threads: rkv_camera_run() runs in one thread; rkv_camera_stop() may be

@@ -95,6 +95,7 @@ struct rkv_camera {
 	uint32_t *ask, *freed;      /* reclaim's lists */
 	int starving;
 	int src_err;                /* epoll saw POLLERR/POLLHUP on the source */
+	int switching;              /* the source was closed to go back to zero-copy */
 
 	int ep, stop_efd, ctl_fd;
 	struct client clients[MAX_CLIENTS];
@@ -623,6 +624,29 @@ static int source_start(rkv_camera *c, char *why, size_t why_len)
 	return 0;
 }
 
+/*
+ * Zero-copy ends with the source it ran on: the pending buffers die with
+ * it (consumers keep theirs: their DMA-BUFs hold them); their slots come
+ * free in the pool's books as consumers release them, and are filled by
+ * copies from the next source on (ext_copy).
+ */
+static void zc_lost(rkv_camera *c)
+{
+	if (!c->zc)
+		return;
+	epoll_ctl(c->ep, EPOLL_CTL_DEL, rkv_producer_fd(c->p), NULL);
+	memset(c->is_pending, 0, c->nbufs);
+	c->npending = 0;
+	c->starving = 0;
+	c->zc = 0;
+	c->ext_copy = 1;
+	pthread_mutex_lock(&c->st_lock);
+	c->st.held = 0;
+	pthread_mutex_unlock(&c->st_lock);
+	set_path(c, 0, "copy: the source broke; its %u buffers stay the pool's slots and the reopened "
+		 "source's frames are copied into them until no consumer is attached", c->nbufs);
+}
+
 static void source_broke(rkv_camera *c, int64_t now)
 {
 	struct rkv_source_stats ss;
@@ -633,24 +657,7 @@ static void source_broke(rkv_camera *c, int64_t now)
 		pthread_mutex_unlock(&c->st_lock);
 	}
 	count(c, &c->st.source_errors);
-	if (c->zc) {
-		/* The pending buffers die with the source (consumers keep
-		 * theirs: their DMA-BUFs hold them); their slots come free in
-		 * the pool's books as consumers release them, and are filled
-		 * by copies from now on. */
-		epoll_ctl(c->ep, EPOLL_CTL_DEL, rkv_producer_fd(c->p), NULL);
-		memset(c->is_pending, 0, c->nbufs);
-		c->npending = 0;
-		c->starving = 0;
-		c->zc = 0;
-		c->ext_copy = 1;
-		pthread_mutex_lock(&c->st_lock);
-		c->st.held = 0;
-		pthread_mutex_unlock(&c->st_lock);
-		set_path(c, 0, "copy: the source broke; the pool keeps the first device's %u buffers "
-			 "as its slots and the reopened source's frames are copied into them",
-			 c->nbufs);
-	}
+	zc_lost(c);
 	source_close(c);
 	c->source_down = 1;
 	c->backoff = c->backoff ? c->backoff * 2 : BACKOFF_MIN_NS;
@@ -817,7 +824,10 @@ static int zc_setup(rkv_camera *c, const char *notes, char *reason, size_t reaso
 	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, rkv_producer_fd(c->p), &ev) < 0) {
 		r = -errno;
 		set_reason(why, why_len, "cannot watch the pool: %s", strerror(-r));
-		return r; /* destroy frees the rest */
+		rkv_producer_destroy(c->p);
+		c->p = NULL;
+		zc_free(c);
+		return r;
 	}
 	c->zc = 1;
 	set_path(c, 1, "zero-copy: frames are published in the driver's %u buffers (DMA-BUF), "
@@ -832,6 +842,93 @@ fatal:
 	free(ro);
 	free(offs);
 	zc_free(c);
+	return r;
+}
+
+/* A pool of the camera's own memory for the copy path. */
+static int copy_pool(rkv_camera *c, char *why, size_t why_len)
+{
+	struct rkv_pool_opts po = {
+		.slot_count = c->slots,
+		.slot_capacity = c->capacity,
+		.max_consumers = c->max_consumers,
+	};
+	int r = rkv_producer_create(c->pool_name, &po, &c->p);
+
+	if (r)
+		set_reason(why, why_len, r == -EADDRINUSE ? "pool '%s' has a live producer already"
+							 : "cannot create pool '%s'",
+			   c->pool_name);
+	return r;
+}
+
+/*
+ * The source broke while frames were copied into the first device's
+ * buffers, and no consumer is attached: nobody holds those slots, so the
+ * pool is made again (same name) on the reopened device's buffers, zero-
+ * copy where it exports them. Returns 0 (opened, not started; c->p may
+ * be NULL if no pool could be made: the camera ends), 1 when the device
+ * cannot export (nothing changed: open it as usual), or the open's
+ * -errno (nothing changed: try again later).
+ */
+static int reopen_zero_copy(rkv_camera *c, char *why, size_t why_len)
+{
+	char notes[256] = "", reason[160] = "";
+	uint64_t old_capacity = c->capacity;
+	int r;
+
+	c->capacity = 0; /* a new pool: the frames need not fit the old one */
+	r = source_open(c, 1, notes, sizeof(notes));
+	if (r) {
+		c->capacity = old_capacity;
+		set_reason(why, why_len, "%s", notes);
+		return r;
+	}
+	if (c->info.nbufs < ZC_MIN_BUFS) {
+		rkv_source_close(c->src);
+		c->src = NULL;
+		c->capacity = old_capacity;
+		return 1;
+	}
+	rkv_producer_destroy(c->p);
+	c->p = NULL;
+	zc_free(c);
+	c->capacity = c->info.frame_size;
+	r = zc_setup(c, notes, reason, sizeof(reason), why, why_len);
+	if (r == 1) {
+		rkv_source_close(c->src);
+		c->src = NULL;
+		c->capacity = 0;
+		r = source_open(c, 0, why, why_len);
+		if (r == 0) {
+			c->capacity = c->info.frame_size;
+			r = copy_pool(c, why, why_len);
+		}
+		if (r == 0)
+			set_path(c, 0, "%s", reason);
+	}
+	if (r && c->src) {
+		rkv_source_close(c->src);
+		c->src = NULL;
+	}
+	pthread_mutex_lock(&c->st_lock);
+	c->st.buffers = c->nbufs;
+	c->st.held = 0;
+	pthread_mutex_unlock(&c->st_lock);
+	return r < 0 && c->p ? r : 0;
+}
+
+/* Open the source again after it broke (not started yet). */
+static int reopen(rkv_camera *c, char *why, size_t why_len)
+{
+	struct rkv_pool_stats ps;
+	int r = 1;
+
+	if (c->ext_copy && !(c->cam_flags & RKV_CAMERA_COPY) &&
+	    rkv_producer_stats(c->p, &ps, sizeof(ps)) == 0 && ps.consumers == 0)
+		r = reopen_zero_copy(c, why, why_len);
+	if (r == 1)
+		r = source_open(c, 0, why, why_len);
 	return r;
 }
 
@@ -942,18 +1039,9 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		if (r)
 			goto fail;
 		c->capacity = c->info.frame_size;
-		struct rkv_pool_opts po = {
-			.slot_count = c->slots,
-			.slot_capacity = c->capacity,
-			.max_consumers = c->max_consumers,
-		};
-		r = rkv_producer_create(c->pool_name, &po, &c->p);
-		if (r) {
-			set_reason(why, sizeof(why), r == -EADDRINUSE ? "pool '%s' has a live producer already"
-								     : "cannot create pool '%s'",
-				   c->pool_name);
+		r = copy_pool(c, why, sizeof(why));
+		if (r)
 			goto fail;
-		}
 		set_path(c, 0, "%s", reason);
 	}
 	why[0] = '\0';
@@ -977,12 +1065,32 @@ fail:
 	return r;
 }
 
+/*
+ * Copying into a lost device's buffers, and nobody attached: close the
+ * source and open it again at once, which makes the pool again on the
+ * new buffers (reopen_zero_copy). Looked at once a second.
+ */
+static void back_to_zero_copy(rkv_camera *c, int64_t now)
+{
+	struct rkv_pool_stats ps;
+
+	if (!c->ext_copy || c->source_down || (c->cam_flags & RKV_CAMERA_COPY) ||
+	    rkv_producer_stats(c->p, &ps, sizeof(ps)) != 0 || ps.consumers != 0)
+		return;
+	source_close(c);
+	c->source_down = 1;
+	c->reopen_at = now;
+	c->backoff = BACKOFF_MIN_NS / 2; /* should the open fail: 0.1 s, doubling */
+	c->switching = 1;
+}
+
 static void update_rates(rkv_camera *c, int64_t now)
 {
 	double secs = (now - c->win_start) / 1e9;
 
 	if (secs < 1.0)
 		return;
+	back_to_zero_copy(c, now);
 	pthread_mutex_lock(&c->st_lock);
 	c->st.capture_fps = c->win_captured / secs;
 	c->st.publish_fps = c->win_published / secs;
@@ -1027,12 +1135,21 @@ int rkv_camera_run(rkv_camera *c)
 		now = mono_ns();
 		if (c->source_down && now >= c->reopen_at) {
 			char why[256];
-			if (source_open(c, 0, why, sizeof(why)) == 0 &&
-			    source_start(c, why, sizeof(why)) == 0) {
+			int r = reopen(c, why, sizeof(why));
+			if (!c->p)
+				return r < 0 ? r : -EIO; /* no pool could be made again */
+			if (r == 0) {
+				r = source_start(c, why, sizeof(why));
+				if (r)
+					zc_lost(c); /* a new zero-copy pool, its source gone */
+			}
+			if (r == 0) {
 				source_ready = 1;
 				c->source_down = 0;
 				c->backoff = 0;
-				count(c, &c->st.reopens);
+				if (!c->switching) /* not broken: closed to go back to zero-copy */
+					count(c, &c->st.reopens);
+				c->switching = 0;
 			} else {
 				c->backoff = c->backoff * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : c->backoff * 2;
 				c->reopen_at = now + c->backoff;

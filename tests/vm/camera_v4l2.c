@@ -21,7 +21,8 @@
  *             consumer is attached and holds a frame: the camera stays up,
  *             counts the errors and reopens, keeps the pool (copying into
  *             the first device's buffers from then on), and the consumer
- *             keeps its attachment, its frame and gets frames again.
+ *             keeps its attachment, its frame and gets frames again; once
+ *             it left, the pool is made again, zero-copy.
  *   copy      RKV_CAMERA_COPY: the copy path, and why.
  *   bench     not a test: the camera thread's CPU time per frame, 1280x720
  *             NV12, zero-copy against copy (run it with
@@ -462,12 +463,14 @@ static void test_kill(void)
 	CHECK_UINT(st.source_errors, ==, 0);
 
 	/* A re-queue the driver refuses (the buffer a consumer gave back
-	 * cannot go back): the stream is over, the camera reopens. */
+	 * cannot go back): the stream is over, the camera reopens, and with
+	 * nobody attached makes its pool again, zero-copy. */
 	ctl_set(NODE_MP, "Inject VIDIOC_QBUF Error", 0);
 	WAIT_FOR(&k, st, 5000, st.source_errors == 1 && st.reopens == 1);
-	printf("QBUF refused: errors 1, reopened; %s\n", st.path);
-	CHECK_EQ(st.zero_copy, 0);
+	printf("QBUF refused: errors 1, reopened\n");
+	WAIT_FOR(&k, st, 5000, st.zero_copy == 1);
 	reap(spawn(take_zc, k.name, &w, 10), "consumer after the QBUF error");
+	CHECK_UINT(cam_stats(&k).reopens, ==, 1);
 	cam_stop(&k);
 }
 
@@ -600,6 +603,14 @@ static void test_loss(void)
 
 	reap(pid, "consumer across the losses");
 	close(pfd[0]);
+
+	/* 3. nobody attached any more: the camera makes the pool again on
+	 * the device's new buffers, zero-copy */
+	WAIT_FOR(&k, st, 5000, st.zero_copy == 1);
+	printf("no consumer: %s\n", st.path);
+	CHECK(strncmp(st.path, "zero-copy: ", 11) == 0);
+	CHECK_UINT(st.reopens, ==, 2); /* not a reopen after an error */
+	reap(spawn(take_zc, k.name, &w, 10), "consumer of the new pool");
 	st = cam_stats(&k);
 	printf("camera: captured %" PRIu64 ", published %" PRIu64 ", errors %" PRIu64
 	       ", reopens %" PRIu64 "\n", st.captured, st.published, st.source_errors, st.reopens);
