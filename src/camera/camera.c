@@ -17,9 +17,11 @@
  * then goes back to the driver (rkv_source_done). The reclaim is the last
  * pool call of every turn of the loop, so the producer fd is armed for the
  * pending slots whenever the loop sleeps. After the source broke, the
- * pool keeps those slots (the first device's buffers, mapped here
- * writable at create) and the reopened source's frames are copied into
- * them: "ext_copy".
+ * pool keeps those slots (the lost source's buffers, mapped here writable
+ * when zero-copy began) and the reopened source's frames are copied into
+ * them ("ext_copy"), until no consumer is attached: then the source is
+ * opened again for zero-copy and the pool made again on its buffers
+ * (reopen_zero_copy).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,7 +85,7 @@ struct rkv_camera {
 
 	/* zero-copy */
 	int zc;                     /* frames are published in the source's buffers */
-	int ext_copy;               /* the slots are the first device's buffers, and
+	int ext_copy;               /* the slots are a lost source's buffers, and
 				     * frames are copied into them */
 	uint32_t nbufs;             /* the pool's slots, when they are buffers */
 	int *slot_fds;              /* our read-write exports of them */
