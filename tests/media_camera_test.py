@@ -7,6 +7,8 @@ rkv-camera on them and reads the pool from another process (rkv watch):
   --source clip.mp4 --loop: frames of the file's size in a raw format of
   ours, rising sequence numbers, past the file's end (it loops), and rkv
   status naming the media source, no source errors;
+  --source clip.avi without --loop: every frame published, then the camera
+  ends by itself (status 0) and a consumer hears the producer is gone;
   --source clip.avi --format JPEG: the MJPEG frames published undecoded;
   --decoder naming no element: rkv-camera refuses to start (exit 1), and
   says why.
@@ -96,6 +98,32 @@ def main():
                 fail("status: %r" % st)
         finally:
             stop(cam)
+
+        # a file that does not loop: the camera publishes all of it and
+        # ends by itself (status 0); a consumer drains and hears it is gone
+        cam = camera(exe, name, ["--source", avi])
+        w = subprocess.Popen([rkv, "watch", name, "--policy", "block", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            rc = cam.wait(20)
+        except subprocess.TimeoutExpired:
+            cam.kill()
+            w.kill()
+            fail("rkv-camera did not end at the end of a file without --loop")
+        out, err = cam.communicate()
+        if rc != 0 or "the source ended: captured 10, published 10," not in out:
+            fail("end of file: rkv-camera exited %d: %r %r" % (rc, out, err))
+        try:
+            wout, werr = w.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            fail("rkv watch did not end when the camera did")
+        if w.returncode == 0 or "the producer is gone" not in werr:
+            fail("rkv watch at the camera's end: %d %r" % (w.returncode, werr))
+        seqs = [json.loads(l)["seq"] for l in wout.strip().splitlines()
+                if "summary" not in json.loads(l)]
+        if seqs != sorted(set(seqs)) or len(seqs) > 10:
+            fail("rkv watch's frames from the 10-frame file: %r" % seqs)
 
         # MJPEG published as it is
         cam = camera(exe, name, ["--source", avi, "--format", "JPEG", "--loop"])

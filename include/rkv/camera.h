@@ -125,7 +125,10 @@ int rkv_camera_create(const struct rkv_camera_config *cfg, rkv_camera **out);
  * Capture and publish until rkv_camera_stop(); answer control requests
  * meanwhile. A source that breaks (device lost) is closed and opened again
  * with backoff (0.1 s doubling to 5 s); consumers see no frames meanwhile.
- * Returns 0 after a stop, or -errno for what cannot be survived.
+ * Returns 0 after a stop, -EPIPE when the source ended (a media file
+ * without RKV_SOURCE_LOOP: every frame of it was published; consumers
+ * drain what is queued to them once the camera is destroyed), or -errno
+ * for what cannot be survived.
  */
 int rkv_camera_run(rkv_camera *c);
 

@@ -103,6 +103,7 @@ struct rkv_camera {
 	struct client clients[MAX_CLIENTS];
 
 	int source_down;            /* the source broke: reopen at reopen_at */
+	int ended;                  /* the source ended (a file, no loop): run returns */
 	int64_t reopen_at, backoff;
 	int64_t last_pub_ts;        /* capture time of the last frame published */
 
@@ -686,6 +687,10 @@ static void drain_source(rkv_camera *c)
 		 * said it broke, which next() cannot see without a buffer. */
 		if (r == -EBUSY && !err)
 			return;
+		if (r == -EPIPE) { /* a file that does not loop is over: so is the camera */
+			c->ended = 1;
+			return;
+		}
 		if (r) {
 			source_broke(c, mono_ns());
 			return;
@@ -1166,6 +1171,8 @@ int rkv_camera_run(rkv_camera *c)
 		if (!c->source_down && c->src &&
 		    (source_ready || n == 0 || rkv_source_fd(c->src) < 0))
 			drain_source(c);
+		if (c->ended)
+			return -EPIPE;
 		reclaim(c); /* the last pool call of the turn: it arms the pool's fd */
 		update_rates(c, now);
 	}

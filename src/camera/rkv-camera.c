@@ -82,7 +82,8 @@ static void usage(FILE *f)
 		"                     (RTSP over TCP), rtspu:// (over UDP), http:// (MJPEG)\n"
 		"  --decoder ELEMENT  media: the GStreamer decoder to use (mppvideodec on\n"
 		"                     Rockchip boards; default: GStreamer picks)\n"
-		"  --loop             media files: start again at the end\n"
+		"  --loop             media files: start again at the end (without it, the\n"
+		"                     camera ends with the file, status 0)\n"
 		"  --size WxH         frame size (default: the source's)\n"
 		"  --fps N            frames per second asked of the source (default 30)\n"
 		"  --format FOURCC    NV12, YUYV, YU12, RGB3, BGR3, ... (default: the source's)\n"
@@ -95,8 +96,8 @@ static void usage(FILE *f)
 		"  --help             this text\n"
 		"\n"
 		"Which path runs, and why, is said on stderr and in `rkv status`.\n"
-		"SIGINT or SIGTERM ends it cleanly. Exit status: 0 after a signal, 1 when\n"
-		"the camera cannot start or fails, 2 for bad usage.\n");
+		"SIGINT or SIGTERM ends it cleanly. Exit status: 0 after a signal or at the\n"
+		"end of a file, 1 when the camera cannot start or fails, 2 for bad usage.\n");
 }
 
 static int parse_u32(const char *s, uint32_t *out)
@@ -212,11 +213,11 @@ int main(int argc, char **argv)
 	rkv_camera_stats(cam, &st, sizeof st);
 	printf("rkv-camera: %s: captured %" PRIu64 ", published %" PRIu64 ", skipped %" PRIu64
 	       ", pool dropped %" PRIu64 ", source dropped %" PRIu64 "\n",
-	       r ? strerror(-r) : "stopped", st.captured, st.published, st.skipped, st.pool_dropped,
+	       r == -EPIPE ? "the source ended" : r ? strerror(-r) : "stopped", st.captured, st.published, st.skipped, st.pool_dropped,
 	       st.source_dropped);
 	pthread_mutex_lock(&cam_lock);
 	reported = NULL;
 	pthread_mutex_unlock(&cam_lock);
 	rkv_camera_destroy(cam);
-	return r ? 1 : 0;
+	return r && r != -EPIPE ? 1 : 0;
 }
