@@ -150,8 +150,8 @@ static void test_open(void)
 	CHECK_OK(rkv_imgops_info(ctx, &info, sizeof(info)));
 	CHECK_EQ(info.nbackends, 1);
 	CHECK_STR(info.backends[0], "cpu");
-	CHECK(strstr(info.refused, "rga: not built into this library"));
-	CHECK(strstr(info.refused, "mpp: not built into this library"));
+	CHECK(strstr(info.refused, "rga: device /nonexistent/rga: No such file or directory"));
+	CHECK(strstr(info.refused, "mpp: "));
 	rkv_imgops_close(ctx);
 
 	ctx = open_ctx("cpu", NULL);
@@ -164,7 +164,7 @@ static void test_open(void)
 	ctx = open_ctx("mpp", NULL);
 	CHECK_OK(rkv_imgops_info(ctx, &info, sizeof(info)));
 	CHECK_EQ(info.nbackends, 1);
-	CHECK_STR(info.refused, "mpp: not built into this library");
+	CHECK(strncmp(info.refused, "mpp: ", 5) == 0);
 	rkv_imgops_close(ctx);
 
 	cfg.backend = "nvidia";
@@ -1228,6 +1228,11 @@ int main(void)
 	rkv_imgops *ctx;
 
 	test_watchdog(300);
+	/* This program is about the CPU backend and the dispatcher: keep a
+	 * board's real RGA and MPP out of the chains it checks (their own
+	 * tests are unit_imgops_hw's). */
+	setenv("RKV_RGA_DEV", "/nonexistent/rga", 1);
+	setenv("RKV_MPP_DEV", "/nonexistent/mpp_service", 1);
 	test_open();
 	ctx = open_ctx("cpu", NULL);
 	test_colour(ctx);

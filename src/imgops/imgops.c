@@ -18,6 +18,7 @@
 #include <turbojpeg.h>
 
 #include "imgops/cpu.h"
+#include "imgops/hw.h"
 #include "imgops/internal.h"
 
 /* ---- the chain ------------------------------------------------------------ */
@@ -28,7 +29,7 @@ static const struct {
 	const char *name;
 	const struct rkv_imgops_backend *ops;
 } hardware[] = {
-	{ "rga", NULL },
+	{ "rga", &rkv__imgops_rga },
 	{ "mpp", NULL },
 };
 
