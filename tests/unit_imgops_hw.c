@@ -6,7 +6,8 @@
  * with the CPU backend doing the work, import by DMA-BUF fd (a memfd here)
  * and by address, and results byte-identical to the CPU backend's.
  *
- * Usage: unit_imgops_hw RGA_STANDIN RGA_STANDIN_WITHOUT_IMCHECK
+ * Usage: unit_imgops_hw RGA_STANDIN RGA_STANDIN_WITHOUT_IMCHECK MPP_STANDIN
+ *                       MPP_STANDIN_WITHOUT_PACKET_POS
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -19,11 +20,12 @@
 
 #include <rkv/imgops.h>
 
+#include "imgops/mpp_abi.h"
 #include "imgops/rga_abi.h"
 #include "standin/standin.h"
 #include "test.h"
 
-static const char *rga_lib, *rga_lib_noimcheck;
+static const char *rga_lib, *rga_lib_noimcheck, *mpp_lib, *mpp_lib_nopos;
 
 /* ---- images in memfds ------------------------------------------------------ */
 
@@ -160,6 +162,14 @@ static void rga_env(void)
 	unsetenv("RKV_STANDIN_RGA_VERSION");
 }
 
+/* The MPP environment likewise. */
+static void mpp_env(void)
+{
+	setenv("RKV_MPP_LIB", mpp_lib, 1);
+	setenv("RKV_MPP_DEV", "/dev/null", 1);
+	unsetenv("RKV_STANDIN_FAIL");
+}
+
 /* ---- the ABI ------------------------------------------------------------- */
 
 static void test_abi(void)
@@ -174,6 +184,14 @@ static void test_abi(void)
 	CHECK_EQ(offsetof(struct rkv_rga_buffer, nn), 64);
 	CHECK_EQ(offsetof(struct rkv_rga_buffer, rop_code), 88);
 	CHECK_EQ(offsetof(struct rkv_rga_buffer, handle), 92);
+	/* MPP 1.0's MppBufferInfo and MppApi on LP64. */
+	CHECK_EQ(sizeof(struct rkv_mpp_buffer_info), 40);
+	CHECK_EQ(offsetof(struct rkv_mpp_buffer_info, size), 8);
+	CHECK_EQ(offsetof(struct rkv_mpp_buffer_info, fd), 32);
+	CHECK_EQ(offsetof(struct rkv_mpp_api, encode_put_frame), 40);
+	CHECK_EQ(offsetof(struct rkv_mpp_api, encode_get_packet), 48);
+	CHECK_EQ(offsetof(struct rkv_mpp_api, control), 112);
+	CHECK_EQ(sizeof(struct rkv_mpp_api), 184);
 #endif
 	CHECK_EQ(sizeof(struct rkv_rga_rect), 16);
 	CHECK_EQ(sizeof(struct rkv_rga_handle_param), 12);
@@ -181,17 +199,22 @@ static void test_abi(void)
 
 /* ---- probing ------------------------------------------------------------- */
 
-/* Open "rga" and expect it refused with @why in the info. */
-static void expect_refused(const char *why)
+/* Open @backend and expect it refused with @why in the info. */
+static void expect_refused_by(const char *backend, const char *why)
 {
 	struct rkv_imgops_info info;
-	rkv_imgops *ctx = open_ctx("rga", &info);
+	rkv_imgops *ctx = open_ctx(backend, &info);
 
 	CHECK_EQ(info.nbackends, 1);
 	CHECK_STR(info.backends[0], "cpu");
 	if (!strstr(info.refused, why))
 		FAIL("refused \"%s\", expected \"%s\"", info.refused, why);
 	rkv_imgops_close(ctx);
+}
+
+static void expect_refused(const char *why)
+{
+	expect_refused_by("rga", why);
 }
 
 static void test_probe(void)
@@ -482,22 +505,215 @@ static void test_refusals(void)
 	rga_env();
 }
 
+/* ---- mpp ------------------------------------------------------------------ */
+
+static void test_mpp_probe(void)
+{
+	struct rkv_imgops_info info;
+	struct rkv_standin_record rec;
+	rkv_imgops *ctx;
+
+	mpp_env();
+	setenv("RKV_MPP_DEV", "/nonexistent/mpp_service", 1);
+	expect_refused_by("mpp", "mpp: device /nonexistent/mpp_service: No such file or directory");
+	mpp_env();
+	setenv("RKV_MPP_LIB", "/nonexistent/librockchip_mpp.so.1", 1);
+	expect_refused_by("mpp", "mpp: cannot load /nonexistent/librockchip_mpp.so.1: ");
+	setenv("RKV_MPP_LIB", mpp_lib_nopos, 1);
+	expect_refused_by("mpp", "mpp: symbol mpp_packet_get_pos missing from ");
+	mpp_env();
+	setenv("RKV_STANDIN_FAIL", "import", 1);
+	expect_refused_by("mpp", "mpp: test encode: no MPP buffer for the picture");
+	setenv("RKV_STANDIN_FAIL", "job", 1);
+	expect_refused_by("mpp", "mpp: test encode: the encoder failed the frame");
+
+	mpp_env();
+	ctx = open_ctx("mpp", &info);
+	if (info.nbackends != 2)
+		FAIL("refused: %s", info.refused);
+	CHECK_STR(info.backends[0], "mpp");
+	CHECK_STR(info.backends[1], "cpu");
+	rkv_imgops_close(ctx);
+	/* Both: "auto" tries rga, then mpp, then the CPU. */
+	rga_env();
+	mpp_env();
+	ctx = open_ctx("auto", &info);
+	CHECK_EQ(info.nbackends, 3);
+	CHECK_STR(info.backends[0], "rga");
+	CHECK_STR(info.backends[1], "mpp");
+	CHECK_STR(info.backends[2], "cpu");
+	CHECK_STR(info.refused, "");
+	rkv_imgops_close(ctx);
+	record(mpp_lib, &rec);
+	CHECK_EQ(rec.live, 0);
+}
+
+/* Encode @s through @hw (mpp first) and the CPU: the same JPEG, by MPP. */
+static void jpeg_case(rkv_imgops *hw, rkv_imgops *cpu, struct img *s,
+		      const struct rkv_jpeg_params *p, int by_fd)
+{
+	uint64_t cap = rkv_imgops_jpeg_bound(s->im.frame.width, s->im.frame.height);
+	struct rkv_imgops_stats a, b;
+	struct rkv_standin_record r0, r1;
+	struct img j, k;
+
+	j.buf = malloc(cap);
+	k.buf = malloc(cap);
+	CHECK(j.buf && k.buf);
+	CHECK_OK(rkv_imgops_image(&j.im, RKV_FMT_JPEG, 0, 0, j.buf, cap));
+	CHECK_OK(rkv_imgops_image(&k.im, RKV_FMT_JPEG, 0, 0, k.buf, cap));
+	record(mpp_lib, &r0);
+	stats(hw, &a);
+	CHECK_OK(rkv_imgops_jpeg_encode(hw, &s->im, &j.im, p));
+	stats(hw, &b);
+	record(mpp_lib, &r1);
+	CHECK_EQ(b.done_by[0][RKV_IMGOPS_OP_JPEG_ENCODE], a.done_by[0][RKV_IMGOPS_OP_JPEG_ENCODE] + 1);
+	CHECK_EQ(r1.jobs, r0.jobs + 1);
+	CHECK_EQ(r1.jobs_fd_src - r0.jobs_fd_src, by_fd);
+	CHECK_EQ(r1.imports_fd - r0.imports_fd, by_fd);
+	CHECK_EQ(r1.live - r0.live, 0);
+	CHECK_OK(rkv_imgops_jpeg_encode(cpu, &s->im, &k.im, p));
+	CHECK_EQ(j.im.frame.fourcc, RKV_FMT_JPEG);
+	CHECK_EQ(j.im.frame.width, s->im.frame.width);
+	CHECK_EQ(j.im.frame.bytes_used, k.im.frame.bytes_used);
+	if (memcmp(j.buf, k.buf, k.im.frame.bytes_used) != 0)
+		FAIL("%.4s %ux%u: mpp and cpu JPEGs differ", (char *)&s->im.frame.fourcc,
+		     s->im.frame.width, s->im.frame.height);
+	free(j.buf);
+	free(k.buf);
+}
+
+static void test_mpp_identical(void)
+{
+	static const uint32_t fmts[] = { RKV_FMT_NV12, RKV_FMT_I420, RKV_FMT_NV16, RKV_FMT_YUYV };
+	struct rkv_jpeg_params q80 = { .quality = 80 }, q30 = { .quality = 30 };
+	struct rkv_imgops_info info;
+	rkv_imgops *hw, *cpu;
+	struct img s;
+
+	mpp_env();
+	hw = open_ctx("mpp", &info);
+	cpu = open_ctx("cpu", &info);
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++)
+		for (int fd = 0; fd < 2; fd++) {
+			img_new(&s, fmts[i], 640, 360, fd);
+			img_fill(&s);
+			jpeg_case(hw, cpu, &s, &q80, fd);
+			jpeg_case(hw, cpu, &s, NULL, fd);
+			img_free(&s);
+			img_new(&s, fmts[i], 176, 144, fd);
+			img_fill(&s);
+			jpeg_case(hw, cpu, &s, &q30, fd);
+			img_free(&s);
+		}
+	rkv_imgops_close(hw);
+	rkv_imgops_close(cpu);
+}
+
+/* Encode @s through @hw: the CPU must do it after mpp refused with @why. */
+static void expect_jpeg_fallback(rkv_imgops *hw, struct img *s, const struct rkv_jpeg_params *p,
+				 uint32_t why)
+{
+	uint64_t cap = rkv_imgops_jpeg_bound(s->im.frame.width, s->im.frame.height);
+	struct rkv_imgops_stats a, b;
+	struct img j;
+
+	j.buf = malloc(cap);
+	CHECK(j.buf);
+	CHECK_OK(rkv_imgops_image(&j.im, RKV_FMT_JPEG, 0, 0, j.buf, cap));
+	stats(hw, &a);
+	CHECK_OK(rkv_imgops_jpeg_encode(hw, &s->im, &j.im, p));
+	stats(hw, &b);
+	CHECK_EQ(b.fallbacks[RKV_IMGOPS_OP_JPEG_ENCODE], a.fallbacks[RKV_IMGOPS_OP_JPEG_ENCODE] + 1);
+	if (b.reasons[why] != a.reasons[why] + 1)
+		FAIL("reason %u not counted", why);
+	CHECK_EQ(b.done_by[1][RKV_IMGOPS_OP_JPEG_ENCODE], a.done_by[1][RKV_IMGOPS_OP_JPEG_ENCODE] + 1);
+	CHECK_EQ(j.buf[0], 0xff);
+	CHECK_EQ(j.buf[1], 0xd8);
+	free(j.buf);
+}
+
+static void test_mpp_refusals(void)
+{
+	struct rkv_jpeg_params q100 = { .quality = 100 };
+	struct rkv_imgops_stats a, b;
+	struct rkv_imgops_info info;
+	rkv_imgops *hw;
+	struct img s, d;
+
+	mpp_env();
+	hw = open_ctx("mpp", &info);
+	/* A format the encoder is not given: RGB. */
+	img_new(&s, RKV_FMT_RGB24, 320, 240, 1);
+	img_fill(&s);
+	expect_jpeg_fallback(hw, &s, NULL, RKV_IMGOPS_WHY_FORMAT);
+	img_free(&s);
+	/* Too small. */
+	img_new(&s, RKV_FMT_NV12, 8, 8, 1);
+	img_fill(&s);
+	expect_jpeg_fallback(hw, &s, NULL, RKV_IMGOPS_WHY_SIZE);
+	img_free(&s);
+	/* A stride off the encoder's 8-pixel rule: 100-pixel rows. */
+	img_tight(&s, RKV_FMT_NV12, 100, 64);
+	img_fill(&s);
+	expect_jpeg_fallback(hw, &s, NULL, RKV_IMGOPS_WHY_ALIGN);
+	img_free(&s);
+	/* Quality 100: past MPP's q_factor. */
+	img_new(&s, RKV_FMT_NV12, 320, 240, 1);
+	img_fill(&s);
+	expect_jpeg_fallback(hw, &s, &q100, RKV_IMGOPS_WHY_PARAMS);
+	/* An fd MPP will not import. */
+	setenv("RKV_STANDIN_FAIL", "import", 1);
+	expect_jpeg_fallback(hw, &s, NULL, RKV_IMGOPS_WHY_MEMORY);
+	/* A frame the encoder fails is an error. */
+	setenv("RKV_STANDIN_FAIL", "job", 1);
+	d.len = (size_t)rkv_imgops_png_bound(RKV_FMT_NV12, 320, 240);
+	d.buf = malloc(d.len);
+	CHECK(d.buf);
+	CHECK_OK(rkv_imgops_image(&d.im, RKV_FMT_JPEG, 0, 0, d.buf, d.len));
+	stats(hw, &a);
+	CHECK_ERR(rkv_imgops_jpeg_encode(hw, &s.im, &d.im, NULL), EIO);
+	stats(hw, &b);
+	CHECK_EQ(b.errors[RKV_IMGOPS_OP_JPEG_ENCODE], a.errors[RKV_IMGOPS_OP_JPEG_ENCODE] + 1);
+	unsetenv("RKV_STANDIN_FAIL");
+	/* Decoding, PNG and transforms: no such methods. */
+	stats(hw, &a);
+	CHECK_OK(rkv_imgops_png_encode(hw, &s.im, &d.im, NULL));
+	stats(hw, &b);
+	CHECK_EQ(b.reasons[RKV_IMGOPS_WHY_METHOD], a.reasons[RKV_IMGOPS_WHY_METHOD] + 1);
+	free(d.buf);
+	img_free(&s);
+	rkv_imgops_close(hw);
+}
+
 /* ---- threads -------------------------------------------------------------- */
 
 /* Contexts in several threads share the loaded library and nothing else. */
 static void *worker(void *arg)
 {
 	struct rkv_imgops_info info;
-	rkv_imgops *hw = open_ctx("rga", &info);
-	struct img s, d;
+	rkv_imgops *hw = open_ctx("auto", &info);
+	struct rkv_imgops_stats st;
+	struct img s, d, j;
 
 	(void)arg;
 	CHECK_STR(info.backends[0], "rga");
+	CHECK_STR(info.backends[1], "mpp");
 	img_new(&s, RKV_FMT_NV12, 320, 240, 1);
 	img_new(&d, RKV_FMT_RGBA, 160, 120, 1);
+	j.len = (size_t)rkv_imgops_jpeg_bound(320, 240);
+	j.buf = malloc(j.len);
+	CHECK(j.buf);
+	CHECK_OK(rkv_imgops_image(&j.im, RKV_FMT_JPEG, 0, 0, j.buf, j.len));
 	img_fill(&s);
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < 20; i++) {
 		CHECK_OK(rkv_imgops_transform(hw, &s.im, &d.im, NULL));
+		CHECK_OK(rkv_imgops_jpeg_encode(hw, &s.im, &j.im, NULL));
+	}
+	stats(hw, &st);
+	CHECK_EQ(st.done_by[0][RKV_IMGOPS_OP_TRANSFORM], 20);
+	CHECK_EQ(st.done_by[1][RKV_IMGOPS_OP_JPEG_ENCODE], 20);
+	free(j.buf);
 	img_free(&s);
 	img_free(&d);
 	rkv_imgops_close(hw);
@@ -509,6 +725,7 @@ static void test_threads(void)
 	pthread_t th[3];
 
 	rga_env();
+	mpp_env();
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ(pthread_create(&th[i], NULL, worker, NULL), 0);
 	for (int i = 0; i < 3; i++)
@@ -517,24 +734,32 @@ static void test_threads(void)
 
 int main(int argc, char **argv)
 {
-	void *keep;
+	void *keep, *keep_mpp;
 
 	test_watchdog(300);
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s RGA_STANDIN RGA_STANDIN_NOIMCHECK\n", argv[0]);
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s RGA_STANDIN RGA_STANDIN_NOIMCHECK MPP_STANDIN "
+				"MPP_STANDIN_NOPOS\n", argv[0]);
 		return 2;
 	}
 	rga_lib = argv[1];
 	rga_lib_noimcheck = argv[2];
-	/* Keep the stand-in loaded between contexts, so its record lasts. */
+	mpp_lib = argv[3];
+	mpp_lib_nopos = argv[4];
+	/* Keep the stand-ins loaded between contexts, so their records last. */
 	keep = dlopen(rga_lib, RTLD_NOW | RTLD_LOCAL);
-	CHECK(keep);
+	keep_mpp = dlopen(mpp_lib, RTLD_NOW | RTLD_LOCAL);
+	CHECK(keep && keep_mpp);
 	test_abi();
 	test_probe();
 	test_identical();
 	test_fd_offset();
 	test_refusals();
+	test_mpp_probe();
+	test_mpp_identical();
+	test_mpp_refusals();
 	test_threads();
+	dlclose(keep_mpp);
 	dlclose(keep);
 	printf("unit_imgops_hw: ok\n");
 	return 0;

@@ -19,7 +19,7 @@
 
 #include "imgops/hw.h"
 
-int rkv__hw_device(const char *env, const char *dflt, char *why, size_t why_len)
+static int hw_device(const char *env, const char *dflt, char *why, size_t why_len)
 {
 	const char *path = secure_getenv(env);
 	int fd;
@@ -37,7 +37,7 @@ int rkv__hw_device(const char *env, const char *dflt, char *why, size_t why_len)
 	return 0;
 }
 
-void *rkv__hw_load(const char *env, const char *const *names, char *name, size_t name_len,
+static void *hw_load(const char *env, const char *const *names, char *name, size_t name_len,
 		   char *why, size_t why_len)
 {
 	const char *over = secure_getenv(env);
@@ -59,7 +59,7 @@ void *rkv__hw_load(const char *env, const char *const *names, char *name, size_t
 	return lib;
 }
 
-int rkv__hw_resolve(void *lib, const char *libname, const char *const *syms, void **out, size_t n,
+static int hw_resolve(void *lib, const char *libname, const char *const *syms, void **out, size_t n,
 		    char *why, size_t why_len)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -70,6 +70,24 @@ int rkv__hw_resolve(void *lib, const char *libname, const char *const *syms, voi
 		}
 	}
 	return 0;
+}
+
+int rkv__hw_open(const struct rkv__hw_lib *d, void **lib, void **fns, char *why, size_t why_len)
+{
+	char name[256] = "";
+	int r;
+
+	*lib = NULL;
+	if ((r = hw_device(d->dev_env, d->dev, why, why_len)) < 0)
+		return r;
+	*lib = hw_load(d->lib_env, d->names, name, sizeof(name), why, why_len);
+	if (!*lib)
+		return -ENOENT;
+	if ((r = hw_resolve(*lib, name, d->syms, fns, d->nsyms, why, why_len)) < 0) {
+		dlclose(*lib);
+		*lib = NULL;
+	}
+	return r;
 }
 
 int rkv__hw_layout(const struct rkv_image *img, struct rkv__hw_layout *l)

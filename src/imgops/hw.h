@@ -17,27 +17,24 @@
 extern const struct rkv_imgops_backend rkv__imgops_rga;
 extern const struct rkv_imgops_backend rkv__imgops_mpp;
 
-/*
- * The device node at the path in environment variable @env (tests point it
- * elsewhere), else @dflt: 0 when it can be opened for reading and writing,
- * else -errno with a sentence in @why.
- */
-int rkv__hw_device(const char *env, const char *dflt, char *why, size_t why_len);
+/* A vendor library and its device node, as a backend's probe needs them. */
+struct rkv__hw_lib {
+	const char *dev_env;      /* environment variable naming the device node */
+	const char *dev;          /* else this node */
+	const char *lib_env;      /* environment variable naming the library */
+	const char *const *names; /* else the first of these that loads (NULL-ended) */
+	const char *const *syms;  /* the symbols to resolve */
+	size_t nsyms;
+};
 
 /*
- * dlopen the library named by environment variable @env, else the first of
- * @names (NULL-terminated) that loads. Returns the handle, or NULL with a
- * sentence in @why. The name that loaded is copied to @name.
+ * The probe's first steps, in order: the device node opens for reading and
+ * writing, the library loads (dlopen), every symbol resolves (into
+ * @fns[0..nsyms)). Returns 0 with *@lib the handle (dlclose it), or -errno
+ * with a sentence in @why naming the step that failed. Environment
+ * variables are how tests point a backend at a stand-in.
  */
-void *rkv__hw_load(const char *env, const char *const *names, char *name, size_t name_len,
-		   char *why, size_t why_len);
-
-/*
- * Resolve @n symbols @syms[i] of @lib into @out[i]. 0, or -ENOENT with the
- * first missing one named in @why.
- */
-int rkv__hw_resolve(void *lib, const char *libname, const char *const *syms, void **out, size_t n,
-		    char *why, size_t why_len);
+int rkv__hw_open(const struct rkv__hw_lib *d, void **lib, void **fns, char *why, size_t why_len);
 
 /*
  * How a vendor API sees a raw image: one base address, a row stride in

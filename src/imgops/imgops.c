@@ -30,7 +30,7 @@ static const struct {
 	const struct rkv_imgops_backend *ops;
 } hardware[] = {
 	{ "rga", &rkv__imgops_rga },
-	{ "mpp", NULL },
+	{ "mpp", &rkv__imgops_mpp },
 };
 
 struct rkv_imgops {

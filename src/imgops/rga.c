@@ -304,26 +304,20 @@ static int rga_open(void **priv, char *why, size_t why_len)
 {
 	static const char *const names[] = { "librga.so.2", "librga.so", NULL };
 	static const char *const syms[] = { RKV_RGA_SYMBOLS };
+	static const struct rkv__hw_lib lib = {
+		"RKV_RGA_DEV", "/dev/rga", "RKV_RGA_LIB", names, syms, sizeof(syms) / sizeof(syms[0]),
+	};
 	struct rga *g;
-	char name[256] = "";
 	const char *ver;
 	int r;
 
 	_Static_assert(sizeof(struct rga_api) == sizeof(syms) / sizeof(syms[0]) * sizeof(void *),
 		       "one pointer per symbol");
 	*priv = NULL;
-	if ((r = rkv__hw_device("RKV_RGA_DEV", "/dev/rga", why, why_len)) < 0)
-		return r;
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	g->lib = rkv__hw_load("RKV_RGA_LIB", names, name, sizeof(name), why, why_len);
-	if (!g->lib) {
-		r = -ENOENT;
-		goto fail;
-	}
-	if ((r = rkv__hw_resolve(g->lib, name, syms, (void **)&g->api,
-				 sizeof(syms) / sizeof(syms[0]), why, why_len)) < 0)
+	if ((r = rkv__hw_open(&lib, &g->lib, (void **)&g->api, why, why_len)) < 0)
 		goto fail;
 	/* Cores: RGA3 reaches all memory (40-bit IOMMU), RGA2 only 4 GiB. */
 	ver = g->api.query(RKV_RGA_INFO_VERSION);
