@@ -6,8 +6,11 @@
  * with the CPU backend doing the work, import by DMA-BUF fd (a memfd here)
  * and by address, and results byte-identical to the CPU backend's.
  *
+ * And rkv-imgops-check, the board owner's command, against the stand-ins:
+ * every operation done by the hardware backend and identical to the CPU's.
+ *
  * Usage: unit_imgops_hw RGA_STANDIN RGA_STANDIN_WITHOUT_IMCHECK MPP_STANDIN
- *                       MPP_STANDIN_WITHOUT_PACKET_POS
+ *                       MPP_STANDIN_WITHOUT_PACKET_POS RKV_IMGOPS_CHECK
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <rkv/imgops.h>
@@ -25,7 +29,7 @@
 #include "standin/standin.h"
 #include "test.h"
 
-static const char *rga_lib, *rga_lib_noimcheck, *mpp_lib, *mpp_lib_nopos;
+static const char *rga_lib, *rga_lib_noimcheck, *mpp_lib, *mpp_lib_nopos, *check_tool;
 
 /* ---- images in memfds ------------------------------------------------------ */
 
@@ -686,6 +690,93 @@ static void test_mpp_refusals(void)
 	rkv_imgops_close(hw);
 }
 
+/* ---- rkv-imgops-check ------------------------------------------------------ */
+
+/* Run rkv-imgops-check with @args; its output into @out, its exit status
+ * returned. */
+static int run_tool(const char *args, char *out, size_t len)
+{
+	char cmd[1024];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", check_tool, args);
+	f = popen(cmd, "r");
+	CHECK(f);
+	while (n + 1 < len && !feof(f)) {
+		size_t k = fread(out + n, 1, len - 1 - n, f);
+
+		if (k == 0)
+			break;
+		n += k;
+	}
+	out[n] = 0;
+	st = pclose(f);
+	CHECK(st != -1 && WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* How many lines of @out begin with @start and contain @has. */
+static int lines(const char *out, const char *start, const char *has)
+{
+	int n = 0;
+
+	for (const char *l = out; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+		const char *e = strchr(l, '\n');
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+		char line[512];
+
+		if (len >= sizeof(line))
+			len = sizeof(line) - 1;
+		memcpy(line, l, len);
+		line[len] = 0;
+		if (strncmp(line, start, strlen(start)) == 0 && strstr(line, has))
+			n++;
+	}
+	return n;
+}
+
+static void test_check_tool(void)
+{
+	static const char *const ops[] = { "scale NV12", "convert NV12 -> RGB24", "rotate 90",
+					   "crop NV12", "flip NV12", "JPEG q80" };
+	static char out[16384];
+	int rc;
+
+	rga_env();
+	mpp_env();
+	rc = run_tool("--memfd --size 640x360 --runs 2", out, sizeof(out));
+	if (rc != 0)
+		FAIL("rkv-imgops-check: exit %d:\n%s", rc, out);
+	CHECK_EQ(lines(out, "rga: probe passed", ""), 1);
+	CHECK_EQ(lines(out, "mpp: probe passed", ""), 1);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (lines(out, ops[i], " identical") != 1 || lines(out, ops[i], ": pass") != 1)
+			FAIL("rkv-imgops-check: %s not identical:\n%s", ops[i], out);
+	CHECK_EQ(lines(out, "", ": pass"), 6);
+	CHECK_EQ(lines(out, "rkv-imgops-check: all passed", ""), 1);
+
+	/* By address too. */
+	rc = run_tool("--backend rga --no-dmabuf --size 320x240 --runs 1", out, sizeof(out));
+	if (rc != 0 || lines(out, "", ": pass") != 5)
+		FAIL("rkv-imgops-check by address: exit %d:\n%s", rc, out);
+
+	/* No devices: each backend says why, exit 77. */
+	setenv("RKV_RGA_DEV", "/nonexistent/rga", 1);
+	setenv("RKV_MPP_DEV", "/nonexistent/mpp", 1);
+	rc = run_tool("--runs 1", out, sizeof(out));
+	CHECK_EQ(rc, 77);
+	CHECK_EQ(lines(out, "rga: not available: rga: device /nonexistent/rga: No such file", ""),
+		 1);
+	CHECK_EQ(lines(out, "mpp: not available: mpp: device /nonexistent/mpp: ", ""), 1);
+
+	/* A usage error. */
+	CHECK_EQ(run_tool("--size 7x7", out, sizeof(out)), 2);
+	rga_env();
+	mpp_env();
+}
+
 /* ---- threads -------------------------------------------------------------- */
 
 /* Contexts in several threads share the loaded library and nothing else. */
@@ -737,15 +828,16 @@ int main(int argc, char **argv)
 	void *keep, *keep_mpp;
 
 	test_watchdog(300);
-	if (argc < 5) {
+	if (argc < 6) {
 		fprintf(stderr, "usage: %s RGA_STANDIN RGA_STANDIN_NOIMCHECK MPP_STANDIN "
-				"MPP_STANDIN_NOPOS\n", argv[0]);
+				"MPP_STANDIN_NOPOS RKV_IMGOPS_CHECK\n", argv[0]);
 		return 2;
 	}
 	rga_lib = argv[1];
 	rga_lib_noimcheck = argv[2];
 	mpp_lib = argv[3];
 	mpp_lib_nopos = argv[4];
+	check_tool = argv[5];
 	/* Keep the stand-ins loaded between contexts, so their records last. */
 	keep = dlopen(rga_lib, RTLD_NOW | RTLD_LOCAL);
 	keep_mpp = dlopen(mpp_lib, RTLD_NOW | RTLD_LOCAL);
@@ -759,6 +851,7 @@ int main(int argc, char **argv)
 	test_mpp_identical();
 	test_mpp_refusals();
 	test_threads();
+	test_check_tool();
 	dlclose(keep_mpp);
 	dlclose(keep);
 	printf("unit_imgops_hw: ok\n");
