@@ -48,7 +48,7 @@ static void *hw_load(const char *env, const char *const *names, char *name, size
 	if (over && *over)
 		names = one;
 	for (size_t i = 0; names[i] && !lib; i++) {
-		lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+		lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 		if (lib)
 			snprintf(name, name_len, "%s", names[i]);
 		else if (!err)
