@@ -35,6 +35,10 @@
 #define MPP_MIN_DIM 16u
 #define MPP_MAX_DIM 8192u
 #define MPP_TAG     "rkv"
+/* How long encode_get_packet waits for the JPEG: a 8192x8192 frame takes
+ * the hardware well under a second, so this is only ever a hung device,
+ * which becomes -EIO instead of a camera worker blocked for good. */
+#define MPP_PACKET_TIMEOUT_MS 2000
 
 struct mpp_fns {
 	rkv_mpp_create_fn create;
@@ -328,6 +332,14 @@ static int mpp_open(void **priv, char *why, size_t why_len)
 	    !m->api->encode_get_packet || !m->api->control) {
 		snprintf(why, why_len, "MppApi table too short (%u bytes)", m->api->size);
 		goto fail;
+	}
+	{
+		int64_t timeout = MPP_PACKET_TIMEOUT_MS;
+
+		if (m->api->control(m->ctx, RKV_MPP_SET_OUTPUT_TIMEOUT, &timeout) != RKV_MPP_OK) {
+			snprintf(why, why_len, "control(MPP_SET_OUTPUT_TIMEOUT) failed");
+			goto fail;
+		}
 	}
 	if (m->f.init(m->ctx, RKV_MPP_CTX_ENC, RKV_MPP_CODING_MJPEG) != RKV_MPP_OK) {
 		snprintf(why, why_len, "mpp_init(encoder, MJPEG) failed");

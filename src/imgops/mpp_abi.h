@@ -37,6 +37,9 @@ typedef void *rkv_mpp_cfg;    /* MppEncCfg */
 
 /* MpiCmd: CMD_MODULE_CODEC | CMD_CTX_ID_ENC, then the first command */
 #define RKV_MPP_ENC_SET_CFG 0x00320001
+/* MpiCmd: CMD_MODULE_MPP, then the seventh (param: int64_t milliseconds;
+ * 0 = do not wait, negative = wait forever) */
+#define RKV_MPP_SET_OUTPUT_TIMEOUT 0x00200007
 
 /* MppFrameFormat (YUV: MPP_FRAME_FMT_YUV = 0 plus these) */
 #define RKV_MPP_FMT_YUV420SP    0 /* NV12 */

@@ -63,6 +63,7 @@ struct scfg {
 
 struct sctx {
 	int inited;
+	int64_t timeout; /* MPP_SET_OUTPUT_TIMEOUT's; -1 (block) until set */
 	int configured;
 	struct scfg cfg;
 	struct spacket *pending;
@@ -235,7 +236,9 @@ static int get_packet(rkv_mpp_ctx ctx, rkv_mpp_packet *packet)
 {
 	struct sctx *c = ctx;
 
-	if (!c || !packet || !c->pending)
+	/* A packet is always ready at once here; with none, MPP would wait
+	 * for the timeout (and forever when it is negative: a caller bug). */
+	if (!c || !packet || !c->pending || c->timeout < 0)
 		return MPP_NOK;
 	*packet = c->pending;
 	c->pending = NULL;
@@ -246,6 +249,10 @@ static int control(rkv_mpp_ctx ctx, int cmd, void *param)
 {
 	struct sctx *c = ctx;
 
+	if (c && cmd == RKV_MPP_SET_OUTPUT_TIMEOUT && param) {
+		c->timeout = *(const int64_t *)param;
+		return RKV_MPP_OK;
+	}
 	if (!c || !c->inited || cmd != RKV_MPP_ENC_SET_CFG || !param)
 		return MPP_NOK;
 	c->cfg = *(struct scfg *)param;
@@ -265,9 +272,14 @@ EXPORT int mpp_create(rkv_mpp_ctx *ctx, struct rkv_mpp_api **out)
 {
 	if (!ctx || !out)
 		return MPP_NOK;
-	*ctx = calloc(1, sizeof(struct sctx));
+	struct sctx *c = calloc(1, sizeof(*c));
+
+	*ctx = c;
 	*out = &api;
-	return *ctx ? RKV_MPP_OK : MPP_NOK;
+	if (!c)
+		return MPP_NOK;
+	c->timeout = -1;
+	return RKV_MPP_OK;
 }
 
 EXPORT int mpp_init(rkv_mpp_ctx ctx, int type, int coding)
