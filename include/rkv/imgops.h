@@ -278,6 +278,23 @@ struct rkv_imgops_backend {
 
 /* ---- contexts ----------------------------------------------------------- */
 
+/*
+ * The hardware backends (docs/imgops.md says what each refuses, and why):
+ *   "rga"  crop, rotate/flip, scale and convert on Rockchip's RGA 2D engine,
+ *          through librga ("librga.so.2", else "librga.so") and /dev/rga;
+ *   "mpp"  JPEG encoding of NV12, I420, NV16 and YUYV on Rockchip's video
+ *          encoder, through MPP ("librockchip_mpp.so.1", else
+ *          "librockchip_mpp.so") and /dev/mpp_service.
+ * Neither library is linked: a context that includes a backend loads it
+ * with dlopen (it then stays loaded) and probes it with a tiny real job.
+ * The environment variables RKV_RGA_LIB, RKV_RGA_DEV, RKV_MPP_LIB and
+ * RKV_MPP_DEV name another library or device node (ignored by set-uid
+ * programs); the test suite points them at its stand-ins. An image whose
+ * DMA-BUF begins with its first byte (fd_offset 0, plane 0 at offset 0)
+ * is handed to the hardware by fd; any other by address (rga) or as a
+ * copy (mpp).
+ */
+
 /* Most backends in one context's chain (the CPU backend included). */
 #define RKV_IMGOPS_MAX_CHAIN 4u
 
