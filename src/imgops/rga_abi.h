@@ -13,6 +13,14 @@
  * names are C macros or C++ overloads); success is IM_STATUS_SUCCESS (1) for
  * a job and IM_STATUS_NOERROR (2) for imcheck, and IM_STATUS_FAILED is 0.
  *
+ * Checked against that release's aarch64 binary (libs/Linux/gcc-aarch64/
+ * librga.so in the same repository) with nm and objdump: the eight symbols
+ * below are exported under these C names; wrapbuffer_handle_t takes
+ * (handle, width, height, wstride, hstride, format) and fills a 96-byte
+ * result (vir_addr 0, phy_addr 8, fd 16, width..hstride 20..35, format 36,
+ * global_alpha 0xff at 44, rd_mode 1, raster, at 48, zero up to 96); an
+ * import reads 12 bytes of its im_handle_param_t.
+ *
  * The test suite's stand-in library (tests/standin/rga.c) implements the
  * same declarations.
  */

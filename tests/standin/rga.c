@@ -186,7 +186,8 @@ EXPORT struct rkv_rga_buffer wrapbuffer_handle_t(rkv_rga_handle handle, int widt
 	b.wstride = wstride;
 	b.hstride = hstride;
 	b.format = format;
-	b.global_alpha = 0xff;
+	b.global_alpha = 0xff; /* opaque, as librga's wrappers set it */
+	b.rd_mode = 1;         /* IM_RASTER_MODE */
 	return b;
 }
 
