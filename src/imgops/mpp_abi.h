@@ -13,6 +13,13 @@
  * "_with_caller" symbols: those are the names resolved here. Every call
  * returns MPP_RET, 0 (MPP_OK) on success and negative on failure.
  *
+ * Checked against that release: each symbol below is defined with C
+ * linkage in its sources (mpp/base, mpp/mpi.cpp; the headers wrap them in
+ * extern "C"), and a throwaway program compiled outside this tree against
+ * its headers printed the values and LP64 layouts written here (MppApi 184
+ * bytes, encode_put_frame at 40, control at 112; MppBufferInfo 40 bytes,
+ * fd at 32; the commands, formats, buffer types and RC mode).
+ *
  * The test suite's stand-in library (tests/standin/mpp.c) implements the
  * same declarations.
  */
