@@ -438,6 +438,22 @@ static void test_refusals(void)
 	img_free(&s);
 	img_free(&d);
 
+	/* Too large: 8200 columns. */
+	img_new(&s, RKV_FMT_RGBA, 8200, 16, 1);
+	img_new(&d, RKV_FMT_RGBA, 4100, 16, 1);
+	img_fill(&s);
+	expect_fallback(hw, &s, &d, NULL, RKV_IMGOPS_WHY_SIZE);
+	img_free(&s);
+	img_free(&d);
+
+	/* An enlargement past 16: 32 -> 640 rows. */
+	img_new(&s, RKV_FMT_RGBA, 32, 32, 1);
+	img_new(&d, RKV_FMT_RGBA, 64, 640, 1);
+	img_fill(&s);
+	expect_fallback(hw, &s, &d, NULL, RKV_IMGOPS_WHY_SIZE);
+	img_free(&s);
+	img_free(&d);
+
 	/* A reduction past 1/16: 1280 -> 64 columns. */
 	img_new(&s, RKV_FMT_NV12, 1280, 720, 1);
 	img_new(&d, RKV_FMT_NV12, 64, 360, 1);
@@ -654,6 +670,11 @@ static void test_mpp_refusals(void)
 	img_free(&s);
 	/* Too small. */
 	img_new(&s, RKV_FMT_NV12, 8, 8, 1);
+	img_fill(&s);
+	expect_jpeg_fallback(hw, &s, NULL, RKV_IMGOPS_WHY_SIZE);
+	img_free(&s);
+	/* Too large. */
+	img_new(&s, RKV_FMT_NV12, 8200, 16, 1);
 	img_fill(&s);
 	expect_jpeg_fallback(hw, &s, NULL, RKV_IMGOPS_WHY_SIZE);
 	img_free(&s);
