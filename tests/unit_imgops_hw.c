@@ -422,37 +422,33 @@ static void test_refusals(void)
 	rga_env();
 	hw = open_ctx("rga", &info);
 
-	/* A stride RGA cannot take: 100-pixel NV12 rows, unpadded. */
-	img_tight(&s, RKV_FMT_NV12, 100, 64);
-	img_tight(&d, RKV_FMT_NV12, 100, 64);
-	img_fill(&s);
-	expect_fallback(hw, &s, &d, NULL, RKV_IMGOPS_WHY_ALIGN);
-	img_free(&s);
-	img_free(&d);
-
-	/* Too small: a picture one row tall. */
-	img_new(&s, RKV_FMT_RGBA, 64, 1, 1);
-	img_new(&d, RKV_FMT_RGBA, 64, 1, 1);
-	img_fill(&s);
-	expect_fallback(hw, &s, &d, NULL, RKV_IMGOPS_WHY_SIZE);
-	img_free(&s);
-	img_free(&d);
-
-	/* Too large: 8200 columns. */
-	img_new(&s, RKV_FMT_RGBA, 8200, 16, 1);
-	img_new(&d, RKV_FMT_RGBA, 4100, 16, 1);
-	img_fill(&s);
-	expect_fallback(hw, &s, &d, NULL, RKV_IMGOPS_WHY_SIZE);
-	img_free(&s);
-	img_free(&d);
-
-	/* An enlargement past 16: 32 -> 640 rows. */
-	img_new(&s, RKV_FMT_RGBA, 32, 32, 1);
-	img_new(&d, RKV_FMT_RGBA, 64, 640, 1);
-	img_fill(&s);
-	expect_fallback(hw, &s, &d, NULL, RKV_IMGOPS_WHY_SIZE);
-	img_free(&s);
-	img_free(&d);
+	/* Pictures RGA cannot take, each with the reason it must give. */
+	static const struct {
+		const char *what;
+		uint32_t fourcc, sw, sh, dw, dh;
+		int tight; /* rows of no padding (else RGA's alignment) */
+		uint32_t why;
+	} geometry[] = {
+		{ "100-pixel NV12 rows, unpadded", RKV_FMT_NV12, 100, 64, 100, 64, 1,
+		  RKV_IMGOPS_WHY_ALIGN },
+		{ "a picture one row tall", RKV_FMT_RGBA, 64, 1, 64, 1, 0, RKV_IMGOPS_WHY_SIZE },
+		{ "8200 columns", RKV_FMT_RGBA, 8200, 16, 4100, 16, 0, RKV_IMGOPS_WHY_SIZE },
+		{ "an enlargement past 16x", RKV_FMT_RGBA, 32, 32, 64, 640, 0, RKV_IMGOPS_WHY_SIZE },
+	};
+	for (size_t i = 0; i < sizeof(geometry) / sizeof(geometry[0]); i++) {
+		printf("unit_imgops_hw: rga refuses %s\n", geometry[i].what);
+		if (geometry[i].tight) {
+			img_tight(&s, geometry[i].fourcc, geometry[i].sw, geometry[i].sh);
+			img_tight(&d, geometry[i].fourcc, geometry[i].dw, geometry[i].dh);
+		} else {
+			img_new(&s, geometry[i].fourcc, geometry[i].sw, geometry[i].sh, 1);
+			img_new(&d, geometry[i].fourcc, geometry[i].dw, geometry[i].dh, 1);
+		}
+		img_fill(&s);
+		expect_fallback(hw, &s, &d, NULL, geometry[i].why);
+		img_free(&s);
+		img_free(&d);
+	}
 
 	/* A reduction past 1/16: 1280 -> 64 columns. */
 	img_new(&s, RKV_FMT_NV12, 1280, 720, 1);
