@@ -17,6 +17,11 @@
  *               pattern to two consumers: its CPU share and capture-to-
  *               acquire latency, beside ffmpeg producing 1080p30 NV12
  *               frames (testsrc2, -re) for as long, as the reference
+ *   zerocopy    the camera's publishing step per frame, zero-copy (the
+ *               driver's buffers as external slots) against copy (memcpy
+ *               into a memfd pool), 720p and 1080p NV12: CPU time of the
+ *               publishing thread, paced at 30 fps and back to back, with
+ *               no consumer and with one latest consumer
  *
  * It prints a table; with --json it also prints one JSON object on its last
  * line. Nothing here asserts a time: a benchmark reports, the reader judges
@@ -41,9 +46,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +67,9 @@
 #define UHD_W         3840u
 #define UHD_H         2160u
 #define MAX_FANOUT    8u
+#define ZC_CASES      2   /* zerocopy: 720p and 1080p NV12 */
+#define ZC_MODES      2   /* zerocopy: paced, unpaced */
+#define ZC_PATHS      3   /* zerocopy: ZC_ZEROCOPY, ZC_COPY, ZC_WAKE */
 
 /* ---- configuration and results -------------------------------------------- */
 
@@ -75,8 +85,10 @@ struct config {
 	uint32_t copy_iters;   /* 1080p copies per method */
 	uint32_t loan_iters;   /* loan cycles per frame size */
 	uint32_t tp_iters;     /* test-pattern frames per format */
-	uint32_t rounds;       /* copyin and loan: interleaved rounds */
+	uint32_t rounds;       /* copyin, loan, testpattern, zerocopy: rounds */
 	double cam_s;          /* camera and ffmpeg: seconds measured, each */
+	uint32_t zc_paced_frames; /* zerocopy: frames per paced round (at 30 fps) */
+	uint32_t zc_frames;    /* zerocopy: frames per unpaced round */
 	const char *camera;    /* the rkv-camera program; NULL: beside this one */
 };
 
@@ -101,6 +113,11 @@ struct results {
 	struct pct cam_lat;                /* capture -> acquire, both consumers */
 	uint64_t cam_frames;
 	const char *ff_note;               /* why there is no ffmpeg figure */
+	/* zerocopy: ns of publishing-thread CPU per frame, per zc_cases[],
+	 * zc_modes[], consumers (0, 1), path (ZC_ZEROCOPY, ZC_COPY, ZC_WAKE) */
+	double zc_ns[ZC_CASES][ZC_MODES][2][ZC_PATHS];
+	uint64_t zc_lost;                  /* frames no buffer or slot took */
+	size_t zc_llc, zc_ring;            /* largest cache; the source ring */
 };
 
 static const uint32_t fanout_counts[] = { 1, 2, 4, 8 };
@@ -213,13 +230,15 @@ static double median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static rkv_consumer *attach(const char *name, uint32_t policy, uint32_t depth, int64_t spin_ns)
+static rkv_consumer *attach_flags(const char *name, uint32_t policy, uint32_t depth,
+				  int64_t spin_ns, uint32_t flags)
 {
 	char why[256] = "";
 	struct rkv_consumer_opts o = {
 		.policy = policy,
 		.queue_depth = depth,
 		.max_held = 1,
+		.flags = flags,
 		.spin_ns = spin_ns,
 		.label = "bench",
 		.errbuf = why,
@@ -230,6 +249,21 @@ static rkv_consumer *attach(const char *name, uint32_t policy, uint32_t depth, i
 	if (r < 0)
 		die("attach to %s: %s (%s)", name, strerror(-r), why);
 	return c;
+}
+
+static rkv_consumer *attach(const char *name, uint32_t policy, uint32_t depth, int64_t spin_ns)
+{
+	return attach_flags(name, policy, depth, spin_ns, 0);
+}
+
+static rkv_producer *create_opts(const char *name, const struct rkv_pool_opts *o)
+{
+	rkv_producer *p = NULL;
+	int r = rkv_producer_create(name, o, &p);
+	if (r < 0)
+		die("create pool %s (%u x %" PRIu64 " bytes%s): %s", name, o->slot_count,
+		    o->slot_capacity, o->slot_fds ? ", external" : "", strerror(-r));
+	return p;
 }
 
 static rkv_producer *create(const char *name, uint32_t slots, uint64_t capacity, uint32_t max_consumers)
@@ -244,11 +278,7 @@ static rkv_producer *create(const char *name, uint32_t slots, uint64_t capacity,
 		.max_loans = 1,
 		.access_gid = -1,
 	};
-	rkv_producer *p = NULL;
-	int r = rkv_producer_create(name, &o, &p);
-	if (r < 0)
-		die("create pool %s (%u x %" PRIu64 " bytes): %s", name, slots, capacity, strerror(-r));
-	return p;
+	return create_opts(name, &o);
 }
 
 /* ---- child processes ------------------------------------------------------- */
@@ -992,6 +1022,7 @@ static void bench_testpattern(const struct config *cfg, struct results *res)
 struct cam_consumer {
 	const char *pool;
 	uint32_t policy;
+	uint32_t flags;        /* RKV_CONSUMER_* */
 	int *recording;        /* atomic: 1 while the window is open, -1: stop */
 	int64_t lat[CAM_LAT_MAX];
 	uint32_t n;            /* samples in the window */
@@ -1001,7 +1032,7 @@ struct cam_consumer {
 static void *cam_consumer_main(void *arg)
 {
 	struct cam_consumer *cc = arg;
-	rkv_consumer *c = attach(cc->pool, cc->policy, 2, 0);
+	rkv_consumer *c = attach_flags(cc->pool, cc->policy, 2, 0, cc->flags);
 
 	while (__atomic_load_n(cc->recording, __ATOMIC_ACQUIRE) >= 0) {
 		struct rkv_view v;
@@ -1219,6 +1250,340 @@ static void bench_camera(const struct config *cfg, struct results *res)
 	stop_child(ff);
 }
 
+/* ---- 8. the camera's publishing step: zero-copy against copy ------------------ */
+
+/*
+ * What rkv-camera's thread spends on each frame to publish it, on each of
+ * its two paths (src/camera/camera.c), with the device replaced by a
+ * stand-in, measured with the publishing thread's own CPU clock
+ * (CLOCK_THREAD_CPUTIME_ID: that thread's user and system time, so the
+ * syscalls it makes count and a consumer's work does not).
+ *
+ *   zero-copy  the driver's buffers are the pool's external slots: slots + 2
+ *              memfds stand in for the exported DMA-BUFs (slot_fds,
+ *              slot_offsets; max_loans 3, as the camera makes them). A frame
+ *              in buffer i is published as slot i (loan_slot + publish) and
+ *              is pending; the last pool call of every turn of the loop is
+ *              rkv_producer_reclaim() over the pending slots, and the ones it
+ *              reports free go back to the driver. The pool's fd is in the
+ *              loop's epoll set: a consumer's release that frees a pending
+ *              slot wakes the loop, as it wakes the camera.
+ *   copy       a memfd pool of 8 slots; a frame is copied out of the driver's
+ *              buffer (loan + memcpy + publish) and the buffer goes back at
+ *              once. The driver's buffers are a ring of twice the
+ *              last-level cache (64 MiB at least), so every copy reads
+ *              memory the cache does not hold, as a buffer a device has
+ *              just written by DMA.
+ *   wake only  the baseline of the paced runs: the same loop waking for
+ *              each frame and publishing nothing, what a paced frame costs
+ *              before any pool call.
+ *
+ * Left out, as the same in both paths: the V4L2 ioctls (one VIDIOC_DQBUF
+ * and one VIDIOC_QBUF per frame), the camera's statistics (a mutex and a
+ * few counters) and its control channel. The driver here is a FIFO of
+ * buffer numbers: DQBUF takes the oldest, giving a buffer back appends it.
+ * A frame that finds no buffer at the driver (every one pending) is lost,
+ * as a device drops it; such frames are counted, not measured.
+ *
+ * Two ways of running, each in rounds that alternate the two paths:
+ * paced, a frame every 1/30 s from a timerfd in the loop's epoll set (the
+ * stand-in for the device's fd), which is the camera's own rhythm,
+ * wake-ups included; and unpaced, frames back to back without waiting
+ * (zero-copy waits on the pool's fd only when every buffer is pending),
+ * the work per frame without the wake-up that starts each turn. Both with
+ * no consumer, and with one latest consumer (a thread of this process)
+ * acquiring and releasing every frame it gets; on the external pool with
+ * RKV_CONSUMER_NO_MAP, as a consumer that hands the fd to an NPU attaches.
+ */
+#define ZC_SLOTS    8u               /* rkv-camera's default slots */
+#define ZC_BUFS     (ZC_SLOTS + 2u)  /* zero-copy: the driver's buffers */
+#define ZC_LOANS    3u               /* zero-copy: the camera's max_loans */
+#define ZC_FPS      30
+#define ZC_MIN_RING (64u << 20)
+#define ZC_ZEROCOPY 0
+#define ZC_COPY     1
+#define ZC_WAKE     2 /* the loop waking for each frame and publishing none */
+
+static const struct {
+	uint32_t w, h;
+	const char *what, *key;
+} zc_cases[ZC_CASES] = {
+	{ 1280, 720, "1280x720 NV12", "720p" },
+	{ 1920, 1080, "1920x1080 NV12", "1080p" },
+};
+static const char *const zc_modes[ZC_MODES] = { "paced", "unpaced" };
+
+struct zc_path {
+	int kind;                    /* ZC_ZEROCOPY, ZC_COPY, ZC_WAKE */
+	int zc;                      /* kind == ZC_ZEROCOPY */
+	char name[64];
+	rkv_producer *p;
+	struct rkv_frame f;
+	int ep, tfd;
+	int fds[ZC_BUFS];            /* zero-copy: the stand-in DMA-BUFs */
+	uint32_t queue[ZC_BUFS], q_head, q_len; /* zero-copy: at the driver */
+	uint8_t pending[ZC_BUFS];
+	uint32_t ask[ZC_BUFS], freed[ZC_BUFS];
+	const uint8_t *ring;         /* copy: the driver's buffers */
+	size_t ring_n, ring_next;
+	uint64_t published, lost;
+	struct cam_consumer *cc;     /* NULL: no consumer */
+	pthread_t th;
+	int recording;
+};
+
+static int64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The largest cache /sys lists for CPU 0, in bytes; 0 when it lists none. */
+static size_t llc_bytes(void)
+{
+	size_t best = 0;
+	for (int i = 0; i < 8; i++) {
+		char path[96], buf[32], unit = 0;
+		unsigned long v = 0;
+		snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+		FILE *fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fgets(buf, sizeof buf, fp) && sscanf(buf, "%lu%c", &v, &unit) >= 1) {
+			size_t b = v * (unit == 'K' ? 1024u : unit == 'M' ? 1048576u : 1u);
+			if (b > best)
+				best = b;
+		}
+		fclose(fp);
+	}
+	return best;
+}
+
+static void zc_open(struct zc_path *z, int kind, const struct rkv_frame *f, const uint8_t *ring,
+		    size_t ring_bytes, int consumer)
+{
+	memset(z, 0, sizeof *z);
+	z->kind = kind;
+	z->zc = kind == ZC_ZEROCOPY;
+	int zc = z->zc;
+	z->f = *f;
+	z->tfd = -1;
+	pool_name(z->name, sizeof z->name, zc ? "zc" : kind == ZC_COPY ? "zccopy" : "zcwake");
+	size_t bytes = f->bytes_used;
+	if (kind == ZC_WAKE) {
+		consumer = 0; /* no pool */
+	} else if (zc) {
+		uint64_t offs[ZC_BUFS] = { 0 };
+		for (uint32_t i = 0; i < ZC_BUFS; i++) {
+			z->fds[i] = memfd_create("rkv-bench-buffer", MFD_CLOEXEC);
+			if (z->fds[i] < 0 || ftruncate(z->fds[i], (off_t)((bytes + 4095) & ~(size_t)4095)) < 0)
+				die("memfd for a stand-in DMA-BUF: %s", strerror(errno));
+			z->queue[i] = i; /* every buffer starts queued at the driver */
+		}
+		z->q_len = ZC_BUFS;
+		struct rkv_pool_opts o = {
+			.slot_count = ZC_BUFS,
+			.slot_capacity = bytes,
+			.max_loans = ZC_LOANS,
+			.slot_fds = z->fds,
+			.slot_offsets = offs,
+		};
+		z->p = create_opts(z->name, &o);
+	} else {
+		struct rkv_pool_opts o = { .slot_count = ZC_SLOTS, .slot_capacity = bytes };
+		z->p = create_opts(z->name, &o);
+		z->ring = ring;
+		z->ring_n = ring_bytes / bytes;
+	}
+	z->ep = epoll_create1(EPOLL_CLOEXEC);
+	z->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (z->ep < 0 || z->tfd < 0)
+		die("epoll or timerfd: %s", strerror(errno));
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };
+	if (epoll_ctl(z->ep, EPOLL_CTL_ADD, z->tfd, &ev) < 0)
+		die("epoll_ctl: %s", strerror(errno));
+	if (zc) {
+		ev.data.u32 = 1;
+		if (epoll_ctl(z->ep, EPOLL_CTL_ADD, rkv_producer_fd(z->p), &ev) < 0)
+			die("epoll_ctl: %s", strerror(errno));
+	}
+	if (consumer) {
+		z->cc = calloc(1, sizeof *z->cc);
+		if (!z->cc)
+			die("out of memory");
+		z->cc->pool = z->name;
+		z->cc->policy = RKV_POLICY_LATEST;
+		z->cc->flags = zc ? RKV_CONSUMER_NO_MAP : 0;
+		z->cc->recording = &z->recording;
+		if (pthread_create(&z->th, NULL, cam_consumer_main, z->cc) != 0)
+			die("pthread_create failed");
+		int r = rkv_producer_wait_consumers(z->p, 1, 10LL * 1000000000);
+		if (r < 0)
+			die("%s: the consumer did not attach: %s", z->name, strerror(-r));
+	}
+}
+
+static void zc_close(struct zc_path *z)
+{
+	if (z->cc) {
+		__atomic_store_n(&z->recording, -1, __ATOMIC_RELEASE);
+		pthread_join(z->th, NULL);
+		if (z->cc->err)
+			die("%s: consumer: acquire: %s", z->name, strerror(-z->cc->err));
+		free(z->cc);
+	}
+	rkv_producer_destroy(z->p);
+	close(z->ep);
+	close(z->tfd);
+	for (uint32_t i = 0; z->zc && i < ZC_BUFS; i++)
+		close(z->fds[i]);
+}
+
+/* One frame from the driver, published; 0, or -1 when no buffer was queued
+ * (zero-copy) or no slot free (copy) and the frame is lost. */
+static int zc_publish(struct zc_path *z)
+{
+	struct rkv_loan l;
+	int r;
+	z->f.seq++;
+	z->f.timestamp_ns = now_ns();
+	if (z->kind == ZC_WAKE)
+		return 0;
+	if (z->zc) {
+		if (z->q_len == 0)
+			return -1;
+		uint32_t s = z->queue[z->q_head];
+		z->q_head = (z->q_head + 1) % ZC_BUFS;
+		z->q_len--;
+		r = rkv_producer_loan_slot(z->p, s, &l);
+		if (r < 0)
+			die("%s: loan_slot %u: %s", z->name, s, strerror(-r));
+		z->pending[s] = 1;
+	} else {
+		const uint8_t *src = z->ring + (z->ring_next++ % z->ring_n) * z->f.bytes_used;
+		r = rkv_producer_loan(z->p, &l, 0);
+		if (r == -EAGAIN)
+			return -1;
+		if (r < 0)
+			die("%s: loan: %s", z->name, strerror(-r));
+		memcpy(l.data, src, z->f.bytes_used);
+	}
+	r = rkv_producer_publish(z->p, &l, &z->f);
+	if (r < 0)
+		die("%s: publish: %s", z->name, strerror(-r));
+	return 0;
+}
+
+/* The camera's reclaim(): pending slots no consumer has any more go back to
+ * the driver; the pool's fd is armed for the others. */
+static void zc_reclaim(struct zc_path *z)
+{
+	uint32_t n = 0;
+	if (!z->zc)
+		return;
+	for (uint32_t i = 0; i < ZC_BUFS; i++)
+		if (z->pending[i])
+			z->ask[n++] = i;
+	int got = rkv_producer_reclaim(z->p, z->ask, n, z->freed);
+	if (got < 0)
+		die("%s: reclaim: %s", z->name, strerror(-got));
+	for (int k = 0; k < got; k++) {
+		uint32_t s = z->freed[k];
+		z->pending[s] = 0;
+		z->queue[(z->q_head + z->q_len++) % ZC_BUFS] = s;
+	}
+}
+
+/* @frames frames from the driver, paced at ZC_FPS or back to back: the
+ * publishing thread's CPU time per frame published, in ns. */
+static double zc_round(struct zc_path *z, uint32_t frames, int paced)
+{
+	const int64_t period = 1000000000 / ZC_FPS;
+	struct itimerspec it = { .it_interval = { 0, period }, .it_value = { 0, period } };
+	if (paced && timerfd_settime(z->tfd, 0, &it, NULL) < 0)
+		die("timerfd_settime: %s", strerror(errno));
+	uint64_t published = 0, due = 0;
+	int64_t c0 = thread_cpu_ns();
+	for (uint32_t done = 0; done < frames;) {
+		struct epoll_event ev[2];
+		int n = 0;
+		if (paced || (z->zc && z->q_len == 0))
+			n = epoll_wait(z->ep, ev, 2, 1000);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			uint64_t x;
+			if (ev[i].data.u32 == 0 && read(z->tfd, &x, sizeof x) == (ssize_t)sizeof x)
+				due += x;
+		}
+		if (!paced && !(z->zc && z->q_len == 0))
+			due = 1;
+		for (; due > 0 && done < frames; due--, done++) {
+			if (zc_publish(z) == 0)
+				published++;
+			else
+				z->lost++;
+		}
+		zc_reclaim(z);
+	}
+	int64_t cpu = thread_cpu_ns() - c0;
+	struct itimerspec off = { { 0, 0 }, { 0, 0 } };
+	timerfd_settime(z->tfd, 0, &off, NULL);
+	if (published == 0)
+		die("%s: no frame of %u published", z->name, frames);
+	z->published += published;
+	return (double)cpu / (double)published;
+}
+
+static void bench_zerocopy(const struct config *cfg, struct results *res)
+{
+	size_t llc = llc_bytes();
+	size_t ring_bytes = 2 * llc > ZC_MIN_RING ? 2 * llc : ZC_MIN_RING;
+	uint8_t *ring = big_alloc(ring_bytes);
+	for (size_t i = 0; i < ring_bytes; i++)
+		ring[i] = (uint8_t)(i * 7);
+	res->zc_llc = llc;
+	res->zc_ring = ring_bytes;
+	res->zc_lost = 0;
+
+	for (size_t c = 0; c < ZC_CASES; c++) {
+		struct rkv_frame f;
+		int64_t bytes = rkv_frame_layout(&f, RKV_FMT_NV12, zc_cases[c].w, zc_cases[c].h, 1);
+		if (bytes != (int64_t)zc_cases[c].w * zc_cases[c].h * 3 / 2)
+			die("rkv_frame_layout(%s) gives %" PRId64 " bytes", zc_cases[c].what, bytes);
+		for (uint32_t nc = 0; nc < 2; nc++) {
+			fprintf(stderr, "zero-copy vs copy: %s, %s consumer, %u rounds...\n",
+				zc_cases[c].what, nc ? "a latest" : "no", cfg->rounds);
+			struct zc_path path[ZC_PATHS];
+			for (int k = 0; k < ZC_PATHS; k++) {
+				zc_open(&path[k], k, &f, ring, ring_bytes, (int)nc);
+				zc_round(&path[k], 2 * ZC_BUFS, 0); /* warm-up: every slot faulted in */
+			}
+			for (int mode = 0; mode < ZC_MODES; mode++) {
+				/* Unpaced, the loop never waits: nothing to measure
+				 * without a frame to publish. */
+				int paths = mode == 0 ? ZC_PATHS : 2;
+				uint32_t frames = mode == 0 ? cfg->zc_paced_frames : cfg->zc_frames;
+				double v[ZC_PATHS][16];
+				for (uint32_t round = 0; round < cfg->rounds; round++)
+					for (int k = 0; k < paths; k++) {
+						/* every other round in the other order */
+						int which = round % 2 ? paths - 1 - k : k;
+						v[which][round] = zc_round(&path[which], frames, mode == 0);
+					}
+				for (int k = 0; k < paths; k++)
+					res->zc_ns[c][mode][nc][k] = median(v[k], cfg->rounds);
+			}
+			for (int k = 0; k < ZC_PATHS; k++) {
+				res->zc_lost += path[k].lost;
+				zc_close(&path[k]);
+			}
+		}
+	}
+	free(ring);
+}
+
 /* ---- machine ------------------------------------------------------------------ */
 
 struct machine {
@@ -1267,11 +1632,12 @@ static void machine_info(struct machine *m)
 struct targets {
 	int sleep_p50, sleep_p99, spin_p50, small_fps, copyin, loan, tp_1ms, tp_memcpy;
 	int cam_5pct, cam_third_ffmpeg, cam_p50_1ms;
+	int zc_fifth[ZC_MODES][2];   /* 720p: zero-copy <= 0.2 x copy, per mode, consumers */
 };
 
 static struct targets judge(const struct results *r)
 {
-	struct targets t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+	struct targets t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, { { -1, -1 }, { -1, -1 } } };
 	if (r->have_latency) {
 		t.sleep_p50 = r->sleep.p50 <= r->futex.p50 + 2.0;
 		t.sleep_p99 = r->sleep.p99 <= 1.2 * r->futex.p99;
@@ -1293,6 +1659,10 @@ static struct targets judge(const struct results *r)
 		if (!isnan(r->ff_cpu))
 			t.cam_third_ffmpeg = r->cam_cpu < r->ff_cpu / 3;
 	}
+	for (int md = 0; md < ZC_MODES; md++)
+		for (int n = 0; n < 2; n++)
+			if (!isnan(r->zc_ns[0][md][n][0]))
+				t.zc_fifth[md][n] = r->zc_ns[0][md][n][0] <= 0.2 * r->zc_ns[0][md][n][1];
 	return t;
 }
 
@@ -1398,6 +1768,34 @@ static void print_table(const struct config *cfg, const struct machine *m, const
 			printf("  target camera CPU < 1/3 of ffmpeg's:        %s\n", met(-1));
 		printf("  target capture -> acquire p50 < 1 ms:       %.0f us  %s\n", r->cam_lat.p50,
 		       met(t->cam_p50_1ms));
+	}
+	if (!isnan(r->zc_ns[0][0][0][0])) {
+		printf("\n8. the camera's publishing step, zero-copy vs copy: CPU time of the publishing\n"
+		       "   thread per frame (thread clock), median of %u rounds alternating the paths;\n"
+		       "   V4L2 DQBUF + QBUF left out (the same in both); copies read a %zu MiB ring\n"
+		       "   (largest cache %zu KiB)\n", cfg->rounds, r->zc_ring >> 20, r->zc_llc >> 10);
+		printf("  %-16s %-8s %-9s %12s %12s %7s %12s\n", "", "", "consumer", "zero-copy", "copy",
+		       "ratio", "wake only");
+		for (size_t c = 0; c < ZC_CASES; c++)
+			for (int md = 0; md < ZC_MODES; md++)
+				for (int n = 0; n < 2; n++) {
+					const double *v = r->zc_ns[c][md][n];
+					printf("  %-16s %-8s %-9s %9.2f us %9.2f us %6.3fx", zc_cases[c].what,
+					       zc_modes[md], n ? "latest" : "none", v[0] / 1000, v[1] / 1000,
+					       v[0] / v[1]);
+					if (!isnan(v[ZC_WAKE]))
+						printf(" %9.2f us", v[ZC_WAKE] / 1000);
+					putchar('\n');
+				}
+		printf("  (wake only: the paced loop waking for each frame and publishing none)\n");
+		if (r->zc_lost)
+			printf("  frames lost (no buffer at the driver or no free slot): %" PRIu64 "\n",
+			       r->zc_lost);
+		for (int md = 0; md < ZC_MODES; md++)
+			for (int n = 0; n < 2; n++)
+				printf("  target 720p %-7s %-13s zero-copy <= 0.2 x copy: %.3f x  %s\n",
+				       zc_modes[md], n ? "one consumer:" : "no consumer:",
+				       r->zc_ns[0][md][n][0] / r->zc_ns[0][md][n][1], met(t->zc_fifth[md][n]));
 	}
 	fflush(stdout);
 }
@@ -1517,6 +1915,24 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 	json_num("camera_lat_p99_us", isnan(r->cam_cpu) ? nan_ : r->cam_lat.p99, &first);
 	json_num("camera_block_fps", isnan(r->cam_cpu) ? nan_ : r->cam_fps[0], &first);
 	json_num("camera_latest_fps", isnan(r->cam_cpu) ? nan_ : r->cam_fps[1], &first);
+	for (size_t c = 0; c < ZC_CASES; c++)
+		for (int md = 0; md < ZC_MODES; md++)
+			for (int n = 0; n < 2; n++) {
+				char k[64];
+				const double *v = r->zc_ns[c][md][n];
+				snprintf(k, sizeof k, "zc_%s_%s_%dc_ns", zc_cases[c].key, zc_modes[md], n);
+				json_num(k, v[0], &first);
+				snprintf(k, sizeof k, "copy_%s_%s_%dc_ns", zc_cases[c].key, zc_modes[md], n);
+				json_num(k, v[1], &first);
+				snprintf(k, sizeof k, "zc_%s_%s_%dc_ratio", zc_cases[c].key, zc_modes[md], n);
+				json_num(k, v[0] / v[1], &first);
+				if (md == 0) {
+					snprintf(k, sizeof k, "wake_%s_%s_%dc_ns", zc_cases[c].key,
+						 zc_modes[md], n);
+					json_num(k, v[ZC_WAKE], &first);
+				}
+			}
+	json_num("zc_lost", isnan(r->zc_ns[0][0][0][0]) ? nan_ : (double)r->zc_lost, &first);
 	printf(",\"targets\":{");
 	f2 = 1;
 	json_bool("sleep_p50_le_futex_plus_2us", t->sleep_p50, &f2);
@@ -1530,6 +1946,12 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 	json_bool("camera_cpu_lt_5pct", t->cam_5pct, &f2);
 	json_bool("camera_cpu_lt_third_ffmpeg", t->cam_third_ffmpeg, &f2);
 	json_bool("camera_p50_lt_1ms", t->cam_p50_1ms, &f2);
+	for (int md = 0; md < ZC_MODES; md++)
+		for (int n = 0; n < 2; n++) {
+			char k[64];
+			snprintf(k, sizeof k, "zc_720p_%s_%dc_le_0_2x_copy", zc_modes[md], n);
+			json_bool(k, t->zc_fifth[md][n], &f2);
+		}
 	printf("}}\n");
 	fflush(stdout);
 }
@@ -1553,7 +1975,7 @@ static void usage(FILE *to)
 		"  --quick       fewer samples and shorter runs (a smoke test)\n"
 		"  --samples N   latency samples per mode (default 20000, quick 2000)\n"
 		"  --only S      run one section: latency, throughput, copyin, loan, fanout,\n"
-		"                testpattern, camera\n"
+		"                testpattern, camera, zerocopy\n"
 		"  --camera PATH the rkv-camera program (default: ../src/rkv-camera beside\n"
 		"                this program, as in the build tree)\n");
 }
@@ -1576,6 +1998,8 @@ int main(int argc, char **argv)
 		.tp_iters = 7000,
 		.rounds = 7,
 		.cam_s = 10,
+		.zc_paced_frames = 30,
+		.zc_frames = 500,
 	};
 	long samples = -1;
 	for (int i = 1; i < argc; i++) {
@@ -1604,7 +2028,7 @@ int main(int argc, char **argv)
 		}
 	}
 	static const char *const sections[] = { "latency", "throughput", "copyin", "loan", "fanout",
-						"testpattern", "camera" };
+						"testpattern", "camera", "zerocopy" };
 	if (cfg.only) {
 		int ok = 0;
 		for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
@@ -1624,6 +2048,8 @@ int main(int argc, char **argv)
 		cfg.tp_iters = 700;
 		cfg.rounds = 5;
 		cfg.cam_s = 2;
+		cfg.zc_paced_frames = 6;
+		cfg.zc_frames = 50;
 	}
 	if (samples > 0)
 		cfg.samples = (uint32_t)samples;
@@ -1642,6 +2068,11 @@ int main(int argc, char **argv)
 		res.fanout_fps[i] = res.fanout_total[i] = NAN;
 	for (size_t i = 0; i < 2; i++)
 		res.tp_ns[i] = res.tp_memcpy_ns[i] = res.tp_verify_ns[i] = NAN;
+	for (size_t c = 0; c < ZC_CASES; c++)
+		for (int md = 0; md < ZC_MODES; md++)
+			for (int n = 0; n < 2; n++)
+				for (int k = 0; k < ZC_PATHS; k++)
+					res.zc_ns[c][md][n][k] = NAN;
 	struct machine m;
 	machine_info(&m);
 
@@ -1659,6 +2090,8 @@ int main(int argc, char **argv)
 		bench_testpattern(&cfg, &res);
 	if (wants(&cfg, "camera"))
 		bench_camera(&cfg, &res);
+	if (wants(&cfg, "zerocopy"))
+		bench_zerocopy(&cfg, &res);
 
 	struct targets t = judge(&res);
 	print_table(&cfg, &m, &res, &t);
