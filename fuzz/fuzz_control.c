@@ -44,16 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char reply[RKV_CONTROL_REPLY_MAX];
-	char path[600];
+	struct rkv__save_req snap;
 	struct json_object *o, *ok;
 
 	memset(reply, 0xa5, 64);
-	path[0] = '\0';
-	int snap = rkv__camera_request(NULL, (const char *)data, size, reply, sizeof(reply), path,
-				       sizeof(path));
-	if (snap) {
-		if (path[0] != '/' || strlen(path) >= 512)
-			fuzz_die("a snapshot was asked for with path \"%.80s\"", path);
+	memset(&snap, 0xa5, sizeof(snap));
+	if (rkv__camera_request(NULL, (const char *)data, size, reply, sizeof(reply), &snap)) {
+		if (!memchr(snap.path, '\0', sizeof(snap.path)) || (snap.path[0] && snap.path[0] != '/'))
+			fuzz_die("a snapshot was asked for with path \"%.80s\"", snap.path);
 		return 0;
 	}
 	if (!memchr(reply, '\0', sizeof(reply)))

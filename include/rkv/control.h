@@ -13,10 +13,27 @@
  *   {"cmd": "capture", "on": true}     start (true) or stop (false) publishing
  *   {"cmd": "fps", "fps": 15}          publish at most this many frames a
  *                                      second (0: every frame the source gives)
- *   {"cmd": "snapshot", "path": "/abs/file"}
- *                                      write the next full-resolution frame,
- *                                      raw, to that file (the camera's user
- *                                      writes it); answered once written
+ *   {"cmd": "snapshot"}                save the next full-resolution frame
+ *                                      into the camera's save directory
+ *                                      (rkv/camera.h, struct rkv_camera_save,
+ *                                      names the file); answered once written:
+ *                                      "path", "seq", "format", "bytes",
+ *                                      "width", "height", "pixels" (the
+ *                                      frame's fourcc), "timestamp_ns"
+ *       optional fields:  "path": "/abs/file"  that file instead (the camera's
+ *                                      user writes it, replacing one there)
+ *                         "format": "jpeg", "png" or "raw"; default: the
+ *                                      path's extension (.jpg, .jpeg, .png;
+ *                                      any other is raw), without a path the
+ *                                      camera's save format
+ *                         "quality": JPEG 1..100, PNG zlib level 0..9
+ *                         "seq": N     frame N instead of the next one; N
+ *                                      must not be captured yet (an error
+ *                                      answer, ENODATA, says so; also when
+ *                                      the source skips frame N)
+ *                                      One snapshot at a time per connection
+ *                                      (EBUSY); a save dropped because the
+ *                                      saver was behind answers ECANCELED
  *
  * Answers: {"ok": true, ...} with what was asked, or {"ok": false,
  * "error": "a sentence", "errno": N}. A malformed, oversized or unknown

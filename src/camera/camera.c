@@ -47,12 +47,14 @@
 #include <rkv/control.h>
 
 #include "camera/camera_private.h"
+#include "camera/save.h"
 
 #define MAX_CLIENTS 16
 #define EV_STOP 1u
 #define EV_SOURCE 2u
 #define EV_CTL 3u
 #define EV_POOL 4u
+#define EV_SAVE 5u /* the saver has answers */
 #define EV_CLIENT 16u /* + client index */
 #define BACKOFF_MIN_NS 100000000LL
 #define BACKOFF_MAX_NS 5000000000LL
@@ -64,9 +66,9 @@
 
 struct client {
 	int fd;
-	int snapshot;               /* waiting for the next frame */
+	int snapshot;               /* waiting for the saver's answer */
+	uint32_t gen;               /* which connection: answers find their client */
 	int64_t active;             /* when it last spoke */
-	char path[512];
 };
 
 struct rkv_camera {
@@ -101,6 +103,9 @@ struct rkv_camera {
 
 	int ep, stop_efd, ctl_fd;
 	struct client clients[MAX_CLIENTS];
+	uint32_t client_gen;
+	rkv__saver *saver;          /* snapshots and periodic saves (save.c) */
+	int64_t last_seq;           /* the newest frame captured; -1: none yet */
 
 	int source_down;            /* the source broke: reopen at reopen_at */
 	int ended;                  /* the source ended (a file, no loop): run returns */
@@ -188,6 +193,10 @@ static struct json_object *status_json(rkv_camera *c)
 	json_object_object_add(o, "source_errors", json_object_new_int64((int64_t)st.source_errors));
 	json_object_object_add(o, "reopens", json_object_new_int64((int64_t)st.reopens));
 	json_object_object_add(o, "snapshots", json_object_new_int64((int64_t)st.snapshots));
+	json_object_object_add(o, "save_errors", json_object_new_int64((int64_t)st.save_errors));
+	json_object_object_add(o, "save_dropped", json_object_new_int64((int64_t)st.save_dropped));
+	if (c && c->saver)
+		json_object_object_add(o, "save_dir", json_object_new_string(rkv__saver_dir(c->saver)));
 	json_object_object_add(o, "starved", json_object_new_int64((int64_t)st.starved));
 	json_object_object_add(o, "buffers", json_object_new_int64(st.buffers));
 	json_object_object_add(o, "held", json_object_new_int64(st.held));
@@ -200,7 +209,7 @@ static struct json_object *status_json(rkv_camera *c)
 }
 
 int rkv__camera_request(rkv_camera *c, const char *req, size_t len, char *reply,
-			size_t reply_len, char *snap_path, size_t snap_len)
+			size_t reply_len, struct rkv__save_req *snap)
 {
 	struct json_tokener *tok;
 	struct json_object *o = NULL, *v;
@@ -254,15 +263,11 @@ int rkv__camera_request(rkv_camera *c, const char *req, size_t len, char *reply,
 		}
 		answer(reply, reply_len, status_json(c));
 	} else if (strcmp(cmd, "snapshot") == 0) {
-		const char *path;
-		if (!json_object_object_get_ex(o, "path", &v) || !json_object_is_type(v, json_type_string) ||
-		    (path = json_object_get_string(v))[0] != '/' || strlen(path) >= snap_len ||
-		    strlen(path) >= 512) {
-			answer_error(reply, reply_len, EINVAL,
-				     "snapshot needs \"path\": an absolute file name shorter than 512 bytes");
+		char why[200];
+		if (rkv__save_parse(o, snap, why, sizeof(why))) {
+			answer_error(reply, reply_len, EINVAL, why);
 			goto out;
 		}
-		snprintf(snap_path, snap_len, "%s", path);
 		r = 1;
 	} else {
 		char why[128];
@@ -277,8 +282,16 @@ out:
 
 /* ==== the control channel ================================================== */
 
+/* A client's tag for the saver: its place and its connection's number. */
+static uint64_t client_tag(const rkv_camera *c, int i)
+{
+	return (uint64_t)c->clients[i].gen << 8 | (uint64_t)i;
+}
+
 static void client_close(rkv_camera *c, int i)
 {
+	if (c->clients[i].snapshot)
+		rkv__saver_cancel(c->saver, client_tag(c, i));
 	epoll_ctl(c->ep, EPOLL_CTL_DEL, c->clients[i].fd, NULL);
 	close(c->clients[i].fd);
 	c->clients[i].fd = -1;
@@ -336,6 +349,7 @@ static void accept_clients(rkv_camera *c)
 		}
 		c->clients[slot].fd = fd;
 		c->clients[slot].snapshot = 0;
+		c->clients[slot].gen = ++c->client_gen ? c->client_gen : ++c->client_gen; /* never 0 */
 		c->clients[slot].active = mono_ns();
 	}
 }
@@ -344,6 +358,7 @@ static void client_readable(rkv_camera *c, int i, uint32_t events)
 {
 	char req[RKV_CONTROL_REQUEST_MAX + 1];
 	char reply[RKV_CONTROL_REPLY_MAX];
+	struct rkv__save_req snap;
 	ssize_t n;
 
 	n = recv(c->clients[i].fd, req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
@@ -354,57 +369,31 @@ static void client_readable(rkv_camera *c, int i, uint32_t events)
 		return;
 	}
 	c->clients[i].active = mono_ns();
-	if (rkv__camera_request(c, req, (size_t)n > sizeof(req) ? RKV_CONTROL_REQUEST_MAX + 1 : (size_t)n,
-				reply, sizeof(reply), c->clients[i].path, sizeof(c->clients[i].path)))
-		c->clients[i].snapshot = 1; /* answered with the next frame */
-	else
+	if (!rkv__camera_request(c, req, (size_t)n > sizeof(req) ? RKV_CONTROL_REQUEST_MAX + 1 : (size_t)n,
+				 reply, sizeof(reply), &snap))
 		client_send(c, i, reply);
+	else if (c->clients[i].snapshot)
+		client_send(c, i, "{\"ok\":false,\"error\":\"a snapshot of this connection is "
+				  "under way; wait for its answer\",\"errno\":16}");
+	else if (rkv__saver_want(c->saver, &snap, client_tag(c, i), c->last_seq, reply, sizeof(reply)))
+		client_send(c, i, reply);
+	else
+		c->clients[i].snapshot = 1; /* answered once saved (saver_answers) */
 }
 
-/* Frame @f was captured: write it for every client waiting for a snapshot. */
-static void snapshots(rkv_camera *c, const struct rkv_source_frame *f)
+/* The saver's finished answers, each to its client if it is still there. */
+static void saver_answers(rkv_camera *c)
 {
-	for (int i = 0; i < MAX_CLIENTS; i++) {
-		char reply[1024];
-		struct client *cl = &c->clients[i];
-		if (cl->fd < 0 || !cl->snapshot)
-			continue;
-		cl->snapshot = 0;
-		int fd = open(cl->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-		int err = fd < 0 ? errno : 0;
-		size_t done = 0;
-		while (!err && done < f->frame.bytes_used) {
-			ssize_t w = write(fd, (const char *)f->data + done, f->frame.bytes_used - done);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				err = w < 0 ? errno : EIO;
-			else
-				done += (size_t)w;
+	char reply[RKV_CONTROL_REPLY_MAX];
+	uint64_t tag;
+
+	while (rkv__saver_answer(c->saver, &tag, reply, sizeof(reply))) {
+		int i = (int)(tag & 0xff);
+		if (tag && i < MAX_CLIENTS && c->clients[i].fd >= 0 && c->clients[i].snapshot &&
+		    client_tag(c, i) == tag) {
+			c->clients[i].snapshot = 0;
+			client_send(c, i, reply);
 		}
-		if (fd >= 0 && close(fd) < 0 && !err)
-			err = errno;
-		if (err) {
-			char why[640];
-			snprintf(why, sizeof(why), "cannot write %s: %s", cl->path, strerror(err));
-			answer_error(reply, sizeof(reply), err, why);
-		} else {
-			struct json_object *o = json_object_new_object();
-			char fcc[5];
-			rkv_fourcc_str(f->frame.fourcc, fcc);
-			json_object_object_add(o, "path", json_object_new_string(cl->path));
-			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)f->frame.bytes_used));
-			json_object_object_add(o, "seq", json_object_new_int64((int64_t)f->frame.seq));
-			json_object_object_add(o, "format", json_object_new_string(fcc));
-			json_object_object_add(o, "width", json_object_new_int64(f->frame.width));
-			json_object_object_add(o, "height", json_object_new_int64(f->frame.height));
-			json_object_object_add(o, "timestamp_ns", json_object_new_int64(f->frame.timestamp_ns));
-			answer(reply, sizeof(reply), o);
-			pthread_mutex_lock(&c->st_lock);
-			c->st.snapshots++;
-			pthread_mutex_unlock(&c->st_lock);
-		}
-		client_send(c, i, reply);
 	}
 }
 
@@ -507,7 +496,9 @@ static void frame(rkv_camera *c, struct rkv_source_frame *f)
 	fps = c->fps;
 	pthread_mutex_unlock(&c->st_lock);
 
-	snapshots(c, f);
+	/* Saves take their copy here, before the frame can go anywhere. */
+	rkv__saver_frame(c->saver, &f->frame, f->data);
+	c->last_seq = (int64_t)f->frame.seq;
 	/* At most @fps a second: a frame due less than 0.9 periods after the
 	 * last one published is skipped (the tolerance keeps a source at
 	 * exactly that rate from losing frames to jitter). */
@@ -972,6 +963,7 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		return -ENOMEM;
 	pthread_mutex_init(&c->st_lock, NULL);
 	c->ep = c->stop_efd = c->ctl_fd = -1;
+	c->last_seq = -1;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		c->clients[i].fd = -1;
 	snprintf(c->name, sizeof(c->name), "%s", cfg.name);
@@ -1017,6 +1009,15 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	}
 	struct epoll_event cev = { .events = EPOLLIN, .data.u32 = EV_CTL };
 	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->ctl_fd, &cev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+
+	r = rkv__saver_open(&c->saver, c->name, cfg.save, why, sizeof(why));
+	if (r)
+		goto fail;
+	struct epoll_event sev = { .events = EPOLLIN, .data.u32 = EV_SAVE };
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, rkv__saver_fd(c->saver), &sev) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -1133,6 +1134,8 @@ int rkv_camera_run(rkv_camera *c)
 				source_ready = 1;
 			if (tag == EV_SOURCE && (evs[i].events & (EPOLLERR | EPOLLHUP)))
 				c->src_err = 1;
+			if (tag == EV_SAVE)
+				saver_answers(c);
 			if (tag == EV_CTL)
 				accept_clients(c);
 			else if (tag >= EV_CLIENT && tag < EV_CLIENT + MAX_CLIENTS &&
@@ -1199,6 +1202,8 @@ int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *out, size_t size)
 	st.capturing = (uint32_t)c->capturing;
 	st.fps = c->fps;
 	pthread_mutex_unlock(&c->st_lock);
+	if (c->saver)
+		rkv__saver_stats(c->saver, &st.snapshots, &st.save_errors, &st.save_dropped);
 	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
 	if (size > sizeof(st))
 		memset((char *)out + sizeof(st), 0, size - sizeof(st));
@@ -1221,6 +1226,7 @@ void rkv_camera_destroy(rkv_camera *c)
 	if (c->src)
 		rkv_source_close(c->src);
 	zc_free(c);
+	rkv__saver_close(c->saver); /* after the save under way */
 	if (c->stop_efd >= 0)
 		close(c->stop_efd);
 	if (c->ep >= 0)

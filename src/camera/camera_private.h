@@ -12,6 +12,8 @@
 
 #include <rkv/camera.h>
 
+#include "camera/save.h"
+
 #define RKV_CONTROL_PREFIX "rkvision-ctl/"
 
 /* The abstract address of camera @camera's control channel; 0 or -EINVAL. */
@@ -20,12 +22,12 @@ int rkv__control_addr(const char *camera, struct sockaddr_un *sun, socklen_t *le
 /*
  * Answer one control request @req (@len bytes, not NUL-terminated) for
  * camera @c into @reply (NUL-terminated, at most @reply_len bytes). Returns
- * 1 when the answer waits for the next frame (a snapshot: *@snap_path holds
- * the file, and the answer is made then), else 0. Never fails: a bad
+ * 1 for a snapshot request (*@snap holds it, checked as far as it can be
+ * without the camera; the saver answers it), else 0. Never fails: a bad
  * request gets an error answer. The fuzz target calls it with c == NULL
  * (no camera: status answers from defaults).
  */
 int rkv__camera_request(rkv_camera *c, const char *req, size_t len, char *reply,
-			size_t reply_len, char *snap_path, size_t snap_len);
+			size_t reply_len, struct rkv__save_req *snap);
 
 #endif /* RKV_CAMERA_PRIVATE_H */

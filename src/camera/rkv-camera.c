@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include <rkv/camera.h>
+#include <rkv/imgops.h>
 
 static rkv_camera *cam;
 static pthread_mutex_t cam_lock = PTHREAD_MUTEX_INITIALIZER; /* the reporter's cam */
 static rkv_camera *reported;
 static int quiet;
 static char path_said[sizeof(((struct rkv_camera_stats *)0)->path)];
+static uint64_t save_errors_said;
 
 /* Which path runs, on stderr, when it is new (at start, and when a lost
  * device turns zero-copy into copying). */
@@ -50,6 +52,11 @@ static void *report(void *arg)
 		if (r != 0)
 			continue;
 		say_path(&st, 0);
+		if (st.save_errors > save_errors_said) { /* the answers say why */
+			fprintf(stderr, "rkv-camera: %" PRIu64 " save(s) failed (%" PRIu64 " so far)\n",
+				st.save_errors - save_errors_said, st.save_errors);
+			save_errors_said = st.save_errors;
+		}
 		if (!quiet && t % 5 == 0) {
 			printf("rkv-camera: capture %.1f fps, publish %.1f fps, published %" PRIu64
 			       ", skipped %" PRIu64 ", pool dropped %" PRIu64 ", source errors %" PRIu64 "\n",
@@ -92,6 +99,16 @@ static void usage(FILE *f)
 		"  --copy             copy frames into the pool even where the device can\n"
 		"                     export its buffers (the zero-copy path, by default)\n"
 		"  --paused           start with publishing stopped (rkv capture NAME start)\n"
+		"  --save-dir DIR     where snapshots and periodic saves go, named\n"
+		"                     NAME-YYYYMMDD-HHMMSS.mmm-SEQ.jpg (UTC); default\n"
+		"                     $XDG_RUNTIME_DIR/rkv, else /tmp/rkv-UID\n"
+		"  --save-format F    jpeg (default) or png: periodic saves, and snapshots\n"
+		"                     that name no format\n"
+		"  --save-quality Q   JPEG quality 1..100 (default 85); PNG zlib level 1..9\n"
+		"                     (default 1)\n"
+		"  --save-every S     save a frame every S seconds (decimals allowed)\n"
+		"  --save-max-mb N    keep this camera's files in the save directory under\n"
+		"                     N MiB, removing the oldest\n"
 		"  --quiet            no status line every 5 s\n"
 		"  --help             this text\n"
 		"\n"
@@ -126,7 +143,10 @@ static uint32_t fourcc_of(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct rkv_camera_config cfg = { .name = "cam0" };
+	struct rkv_camera_save save = { .size = sizeof save };
+	struct rkv_camera_config cfg = { .name = "cam0", .save = &save };
+	double secs;
+	char *end;
 	char err[512] = "";
 	int r;
 
@@ -167,6 +187,28 @@ int main(int argc, char **argv)
 			bad = cfg.source.fourcc == 0;
 		} else if (!strcmp(a, "--slots")) {
 			bad = parse_u32(v, &cfg.slots) || cfg.slots == 0;
+		} else if (!strcmp(a, "--save-dir")) {
+			static char dir[512];
+			char cwd[400];
+			save.dir = v;
+			if (v[0] != '/') { /* the camera's saver wants it absolute */
+				bad = !getcwd(cwd, sizeof cwd) ||
+				      snprintf(dir, sizeof dir, "%s/%s", cwd, v) >= (int)sizeof dir;
+				save.dir = dir;
+			}
+		} else if (!strcmp(a, "--save-format")) {
+			save.format = !strcmp(v, "jpeg") ? RKV_FMT_JPEG : !strcmp(v, "png") ? RKV_FMT_PNG : 0;
+			bad = save.format == 0;
+		} else if (!strcmp(a, "--save-quality")) {
+			bad = parse_u32(v, &save.quality) || save.quality == 0 || save.quality > 100;
+		} else if (!strcmp(a, "--save-every")) {
+			secs = strtod(v, &end);
+			bad = end == v || *end || !(secs > 0 && secs < 1e6);
+			save.every_ns = (int64_t)(secs * 1e9);
+		} else if (!strcmp(a, "--save-max-mb")) {
+			uint32_t mb;
+			bad = parse_u32(v, &mb) || mb == 0;
+			save.max_bytes = (uint64_t)mb << 20;
 		} else {
 			bad = 1;
 		}

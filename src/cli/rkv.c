@@ -8,7 +8,8 @@
  *   rkv status [CAMERA] [--json]
  *   rkv capture CAMERA start|stop
  *   rkv fps CAMERA N
- *   rkv snapshot CAMERA [-o FILE]
+ *   rkv snapshot CAMERA [--format jpeg|png|raw] [--quality Q] [--seq N] [-o FILE]
+ *                       [--json]
  *
  * Exit status: 0 done; 1 the command failed (no such pool, not admitted,
  * the producer went away); 2 bad usage. Errors go to stderr as one line.
@@ -63,9 +64,16 @@ static void usage(FILE *f)
 		"  capture CAMERA start|stop\n"
 		"                          start or stop publishing frames\n"
 		"  fps CAMERA N            publish at most N frames a second (0: all)\n"
-		"  snapshot CAMERA [-o FILE]\n"
-		"                          the next full-resolution frame, raw, into FILE\n"
-		"                          (default CAMERA-SEQ.raw here)\n"
+		"  snapshot CAMERA [OPTIONS]\n"
+		"                          save the next full-resolution frame into the\n"
+		"                          camera's save directory (rkv-camera --save-dir)\n"
+		"      --format F          jpeg, png or raw (default: -o FILE's extension,\n"
+		"                          .jpg/.jpeg/.png, else raw; without -o the camera's\n"
+		"                          --save-format)\n"
+		"      --quality Q         JPEG 1..100, PNG zlib level 0..9\n"
+		"      --seq N             frame N, which the camera has not captured yet\n"
+		"      -o FILE             into FILE instead (the camera writes it)\n"
+		"      --json              the camera's answer (path, seq, ...) as JSON\n"
 		"  help                    this text\n"
 		"\n"
 		"Exit status: 0 done, 1 the command failed, 2 bad usage.\n");
@@ -607,9 +615,11 @@ static int cmd_set(int argc, char **argv)
 
 static int cmd_snapshot(int argc, char **argv)
 {
-	const char *camera = NULL, *file = NULL;
+	const char *camera = NULL, *file = NULL, *format = NULL;
 	char path[PATH_MAX_CLI + 2 * RKV_NAME_MAX + 64], cwd[PATH_MAX_CLI];
 	struct json_object *req, *o;
+	uint32_t quality = UINT32_MAX, seq;
+	int has_seq = 0, json = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -617,6 +627,25 @@ static int cmd_snapshot(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
 			file = argv[++i];
+		} else if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+			format = argv[++i];
+			if (strcmp(format, "jpeg") && strcmp(format, "png") && strcmp(format, "raw")) {
+				fprintf(stderr, "%s snapshot: --format jpeg, png or raw, not '%s'\n", prog, format);
+				return EXIT_USAGE;
+			}
+		} else if (!strcmp(argv[i], "--quality") && i + 1 < argc) {
+			if (parse_u32(argv[++i], &quality) || quality > 100) {
+				fprintf(stderr, "%s snapshot: --quality 0..100, not '%s'\n", prog, argv[i]);
+				return EXIT_USAGE;
+			}
+		} else if (!strcmp(argv[i], "--seq") && i + 1 < argc) {
+			if (parse_u32(argv[++i], &seq)) {
+				fprintf(stderr, "%s snapshot: --seq is a frame number, not '%s'\n", prog, argv[i]);
+				return EXIT_USAGE;
+			}
+			has_seq = 1;
 		} else if (argv[i][0] != '-' && !camera) {
 			camera = argv[i];
 		} else {
@@ -629,32 +658,41 @@ static int cmd_snapshot(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* The camera writes the file: it needs an absolute name. */
-	if (!getcwd(cwd, sizeof cwd)) {
-		fprintf(stderr, "%s snapshot: %s\n", prog, strerror(errno));
-		return EXIT_FAIL;
-	}
-	int pn;
-	if (!file)
-		pn = snprintf(path, sizeof path, "%s/%.*s-%lld.raw", cwd, RKV_NAME_MAX, camera,
-			      (long long)time(NULL));
-	else if (file[0] == '/')
+	int pn = 0;
+	if (file && file[0] == '/') {
 		pn = snprintf(path, sizeof path, "%s", file);
-	else
+	} else if (file) {
+		if (!getcwd(cwd, sizeof cwd)) {
+			fprintf(stderr, "%s snapshot: %s\n", prog, strerror(errno));
+			return EXIT_FAIL;
+		}
 		pn = snprintf(path, sizeof path, "%s/%s", cwd, file);
+	}
 	if (pn < 0 || (size_t)pn >= 512) {
 		fprintf(stderr, "%s snapshot: the file name is too long\n", prog);
 		return EXIT_USAGE;
 	}
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("snapshot"));
-	json_object_object_add(req, "path", json_object_new_string(path));
+	if (file)
+		json_object_object_add(req, "path", json_object_new_string(path));
+	if (format)
+		json_object_object_add(req, "format", json_object_new_string(format));
+	if (quality != UINT32_MAX)
+		json_object_object_add(req, "quality", json_object_new_int64(quality));
+	if (has_seq)
+		json_object_object_add(req, "seq", json_object_new_int64(seq));
 	int r = call("snapshot", camera, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &o,
 		     10000000000LL);
 	json_object_put(req);
 	if (r)
 		return r;
-	printf("%s: frame %" PRId64 ", %" PRId64 "x%" PRId64 " %s, %" PRId64 " bytes\n", jstr(o, "path"),
-	       jint(o, "seq"), jint(o, "width"), jint(o, "height"), jstr(o, "format"), jint(o, "bytes"));
+	if (json)
+		print_json(o);
+	else
+		printf("%s: frame %" PRId64 ", %" PRId64 "x%" PRId64 " %s as %s, %" PRId64 " bytes\n",
+	       jstr(o, "path"), jint(o, "seq"), jint(o, "width"), jint(o, "height"), jstr(o, "pixels"),
+	       jstr(o, "format"), jint(o, "bytes"));
 	json_object_put(o);
 	return 0;
 }
