@@ -789,7 +789,11 @@ static void test_jpeg(rkv_imgops *ctx)
 			int r = rkv_imgops_jpeg_decode(ctx, &enc.im, &d.im);
 			if (r != 0 && r != -EBADMSG && r != -ENOTSUP)
 				FAIL("corrupt JPEG %d: %d (%s)", k, r, strerror(-r));
+			/* and the context still reads a good one (TurboJPEG's
+			 * handle refused good headers after some of these) */
+			CHECK_OK(rkv_imgops_jpeg_size(ctx, j.buf, n, &w, &h));
 		}
+		CHECK_OK(rkv_imgops_jpeg_decode(ctx, &j.im, &d.im));
 		/* not a JPEG at all as a source */
 		CHECK_ERR(rkv_imgops_jpeg_decode(ctx, &s.im, &d.im), ENOTSUP);
 		img_free(&enc);

@@ -12,7 +12,9 @@
  * Decoding trusts nothing in the stream: warnings (a truncated or damaged
  * stream) stop the decoder, and so does a progressive stream with more scans
  * than any encoder writes (TJFLAG_LIMITSCANS), which would otherwise take
- * minutes of CPU for a few kilobytes of input.
+ * minutes of CPU for a few kilobytes of input. A decoder handle that
+ * failed is thrown away and made anew for the next call: after some
+ * damaged streams TurboJPEG 2.1's handle refuses even a good one's header.
  */
 #include <errno.h>
 #include <string.h>
@@ -38,6 +40,14 @@ static int handle(void **h, int compress)
 	if (!*h)
 		*h = compress ? tjInitCompress() : tjInitDecompress();
 	return *h ? 0 : -ENOMEM;
+}
+
+/* The stream was refused: -EBADMSG, and a fresh decoder next time. */
+static int refused(struct rkv__cpu *c)
+{
+	tjDestroy(c->dec);
+	c->dec = NULL;
+	return -EBADMSG;
 }
 
 int rkv__cpu_jpeg_encode(struct rkv__cpu *c, const struct rkv_image *src, struct rkv_image *dst,
@@ -124,9 +134,10 @@ static int header(struct rkv__cpu *c, const void *data, size_t len, int *w, int 
 
 	if ((r = handle(&c->dec, 0)) < 0)
 		return r;
-	if (len > (unsigned long)-1 ||
-	    tjDecompressHeader3(c->dec, data, (unsigned long)len, w, h, samp, cs) != 0)
+	if (len > (unsigned long)-1)
 		return -EBADMSG;
+	if (tjDecompressHeader3(c->dec, data, (unsigned long)len, w, h, samp, cs) != 0)
+		return refused(c);
 	if (*w <= 0 || *h <= 0)
 		return -EBADMSG;
 	if ((unsigned)*w > RKV_IMGOPS_MAX_DIM || (unsigned)*h > RKV_IMGOPS_MAX_DIM)
@@ -172,10 +183,10 @@ int rkv__cpu_jpeg_decode(struct rkv__cpu *c, const struct rkv_image *src, struct
 						   : -1;
 
 		if (pf >= 0)
-			return tjDecompress2(c->dec, in, len, d.p[0], w, d.s[0], h, pf, flags) ? -EBADMSG
+			return tjDecompress2(c->dec, in, len, d.p[0], w, d.s[0], h, pf, flags) ? refused(c)
 												 : 0;
 		if (d.pix == RKV__PIX_I420 && samp == TJSAMP_420)
-			return tjDecompressToYUVPlanes(c->dec, in, len, d.p, w, d.s, h, flags) ? -EBADMSG
+			return tjDecompressToYUVPlanes(c->dec, in, len, d.p, w, d.s, h, flags) ? refused(c)
 												       : 0;
 	}
 
@@ -187,12 +198,12 @@ int rkv__cpu_jpeg_decode(struct rkv__cpu *c, const struct rkv_image *src, struct
 		if ((r = rkv__cpu_tmp(c, pix, w, h, &t)) < 0)
 			return r;
 		if (tjDecompressToYUVPlanes(c->dec, in, len, t.p, w, t.s, h, flags) != 0)
-			return -EBADMSG;
+			return refused(c);
 	} else {
 		if ((r = rkv__cpu_tmp(c, RKV__PIX_BGRA, w, h, &t)) < 0)
 			return r;
 		if (tjDecompress2(c->dec, in, len, t.p[0], w, t.s[0], h, TJPF_BGRA, flags) != 0)
-			return -EBADMSG;
+			return refused(c);
 	}
 	return rkv__cpu_pipeline(c, &t, &d, 0, 0, RKV_FILTER_BILINEAR);
 }
