@@ -900,6 +900,65 @@ static void test_png(rkv_imgops *ctx)
 
 /* ---- the checks ------------------------------------------------------------------- */
 
+/* rkv_imgops_decode_view: a pool frame, raw or JPEG, into a caller's
+ * image; nothing of the descriptor trusted. */
+static void test_decode_view(rkv_imgops *ctx)
+{
+	const uint32_t W = 160, H = 120;
+	struct img s, j, d, ref;
+	struct rkv_view v;
+
+	img_new(&s, RKV_FMT_NV12, W, H);
+	fill_scene(&s);
+	img_buf(&j, rkv_imgops_jpeg_bound(W, H));
+	CHECK_OK(rkv_imgops_jpeg_encode(ctx, &s.im, &j.im, NULL));
+	img_new(&d, RKV_FMT_RGB24, W, H);
+	img_new(&ref, RKV_FMT_RGB24, W, H);
+
+	/* a JPEG view decodes as jpeg_decode does */
+	memset(&v, 0, sizeof(v));
+	v.data = j.buf;
+	v.frame = j.im.frame;
+	v.capacity = j.im.capacity;
+	v.fd = -1;
+	CHECK_OK(rkv_imgops_decode_view(ctx, &v, &d.im));
+	CHECK_OK(rkv_imgops_jpeg_decode(ctx, &j.im, &ref.im));
+	CHECK(memcmp(d.buf, ref.buf, (size_t)W * H * 3) == 0);
+
+	/* forged descriptors */
+	struct rkv_view f = v;
+	f.frame.bytes_used = v.capacity + 1;
+	CHECK_ERR(rkv_imgops_decode_view(ctx, &f, &d.im), EINVAL);
+	f = v;
+	f.frame.bytes_used = 100;
+	CHECK_ERR(rkv_imgops_decode_view(ctx, &f, &d.im), EBADMSG);
+	f = v;
+	f.frame.height = H * 2;
+	CHECK_ERR(rkv_imgops_decode_view(ctx, &f, &d.im), EBADMSG);
+	f = v;
+	f.data = NULL;
+	CHECK_ERR(rkv_imgops_decode_view(ctx, &f, &d.im), EINVAL);
+	f = v;
+	f.frame.num_planes = 1;
+	CHECK_ERR(rkv_imgops_decode_view(ctx, &f, &d.im), EINVAL);
+	CHECK_ERR(rkv_imgops_decode_view(ctx, NULL, &d.im), EINVAL);
+
+	/* a raw view converts as transform does */
+	v.data = s.buf;
+	v.frame = s.im.frame;
+	v.capacity = s.im.capacity;
+	CHECK_OK(rkv_imgops_decode_view(ctx, &v, &d.im));
+	CHECK_OK(rkv_imgops_transform(ctx, &s.im, &ref.im, NULL));
+	CHECK(memcmp(d.buf, ref.buf, (size_t)W * H * 3) == 0);
+	f = v;
+	f.frame.planes[1].offset = v.capacity;
+	CHECK_ERR(rkv_imgops_decode_view(ctx, &f, &d.im), EINVAL);
+	img_free(&s);
+	img_free(&j);
+	img_free(&d);
+	img_free(&ref);
+}
+
 static void test_bad_inputs(rkv_imgops *ctx)
 {
 	struct rkv_imgops_stats st0, st1;
@@ -1245,6 +1304,7 @@ int main(void)
 	test_geometry(ctx);
 	test_jpeg(ctx);
 	test_png(ctx);
+	test_decode_view(ctx);
 	test_bad_inputs(ctx);
 	rkv_imgops_close(ctx);
 	test_fallback();

@@ -8,7 +8,8 @@
  * its bytes and, when the bytes live in a DMA-BUF, that buffer's fd, so a
  * hardware backend (RGA, MPP) can import the image by fd instead of copying
  * it. Raw formats handled: NV12, NV16, I420, YUYV, RGB24, BGR24, RGBA.
- * Encoded: JPEG (in and out) and PNG (out).
+ * Encoded: JPEG (in and out) and PNG (out). rkv_imgops_decode_view()
+ * takes a pool frame, raw or JPEG, as a consumer receives it.
  *
  * A context (rkv_imgops) holds a chain of backends, tried in order: the one
  * the config selects ("auto", "rga", "mpp", or a caller's own table), then
@@ -60,6 +61,7 @@
 #include <stdint.h>
 
 #include <rkv/frame.h>
+#include <rkv/pool.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -218,6 +220,27 @@ int rkv_imgops_jpeg_decode(rkv_imgops *ctx, const struct rkv_image *src, struct 
  */
 int rkv_imgops_png_encode(rkv_imgops *ctx, const struct rkv_image *src, struct rkv_image *dst,
 			  const struct rkv_png_params *p);
+
+/* ---- pool frames -------------------------------------------------------- */
+
+/*
+ * Decode or convert pool frame @v (a consumer's view: rkv/pool.h) into
+ * raw @dst, in @dst's format and size (laid out by the caller): a JPEG
+ * frame (RKV_FMT_JPEG, as rkv-camera --encode jpeg publishes) is decoded
+ * as rkv_imgops_jpeg_decode() does (a size other than the JPEG's is a
+ * scale), a raw frame is transformed (converted and scaled) as
+ * rkv_imgops_transform() does with no crop or rotation. To learn a JPEG
+ * frame's size first: rkv_imgops_jpeg_size(ctx, v->data,
+ * v->frame.bytes_used, ...).
+ *
+ * Nothing of the producer's is trusted: the view must have its bytes
+ * mapped (-EINVAL for a view without data, RKV_CONSUMER_NO_MAP), its
+ * descriptor must pass rkv_frame_check() against the view's capacity
+ * (-EINVAL), and a JPEG is read from its own header, whose size must be
+ * the descriptor's (-EBADMSG otherwise, as for a corrupt or truncated
+ * stream). Other errors: as the call it makes.
+ */
+int rkv_imgops_decode_view(rkv_imgops *ctx, const struct rkv_view *v, struct rkv_image *dst);
 
 /* ---- backends ----------------------------------------------------------- */
 
