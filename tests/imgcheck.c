@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imgcheck - what save_test.py asks of saved images, answered as one
- * JSON line on stdout.
+ * imgcheck - what save_test.py and encode_test.py ask of saved and
+ * published images, answered as one JSON line on stdout.
  *
  *   imgcheck file IMAGE RAW FOURCC WxH SEQ
  *       RAW must be exactly test-pattern frame SEQ (rkv_testpattern_verify);
  *       IMAGE (a PNG or a JPEG) is decoded and compared with it: a PNG in
  *       RGB24 against RAW converted to RGB24 ("exact": every byte equal),
  *       a JPEG in RAW's format (PSNR over every byte, in dB).
+ *   imgcheck pool POOL CAMERA WxH FRAMES RAWFILE
+ *       attach to POOL (JPEG frames from rkv-camera --encode jpeg) and
+ *       decode FRAMES frames with rkv_imgops_decode_view() into NV12 and
+ *       RGB24 of WxH and into NV12 of half that, checking their geometry;
+ *       meanwhile ask CAMERA for a raw snapshot (into RAWFILE) of a frame
+ *       to come, which must be exactly the test pattern's, and compare the
+ *       pool's JPEG of the same frame with it (PSNR of its NV12 decode).
+ *       Views the producer could forge are refused: bytes_used beyond the
+ *       capacity (-EINVAL), a truncated JPEG and one whose size is not the
+ *       descriptor's (-EBADMSG).
  * Exit status 0 when it could look (the caller judges the figures), 1 with
  * a message on stderr when it could not.
  */
@@ -15,12 +25,15 @@
 #include <inttypes.h>
 #include <math.h>
 #include <png.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <rkv/control.h>
 #include <rkv/imgops.h>
+#include <rkv/pool.h>
 #include <rkv/source.h>
 
 static void die(const char *fmt, const char *arg, int err)
@@ -144,10 +157,123 @@ static int cmd_file(char **argv)
 	return 0;
 }
 
+struct snap {
+	const char *camera, *path;
+	uint64_t seq;
+	char reply[RKV_CONTROL_REPLY_MAX];
+	ssize_t r;
+};
+
+static void *snap_thread(void *arg)
+{
+	struct snap *s = arg;
+	char req[700];
+
+	snprintf(req, sizeof req, "{\"cmd\":\"snapshot\",\"format\":\"raw\",\"seq\":%" PRIu64
+		 ",\"path\":\"%s\"}", s->seq, s->path);
+	s->r = rkv_control_call(s->camera, req, s->reply, sizeof s->reply, 30000000000LL);
+	return NULL;
+}
+
+static int cmd_pool(char **argv)
+{
+	struct rkv_consumer_opts co = { .policy = RKV_POLICY_DROP, .queue_depth = 4, .max_held = 2 };
+	uint32_t w, h, frames = (uint32_t)atoi(argv[3]);
+	rkv_consumer *c;
+	rkv_imgops *ops;
+	struct rkv_view v, kept;
+	struct snap snap = { .camera = argv[1], .path = argv[4] };
+	pthread_t thr;
+	int have_kept = 0, started = 0, r;
+	uint64_t bytes = 0;
+
+	if (sscanf(argv[2], "%ux%u", &w, &h) != 2 || frames == 0)
+		die("bad size or count %s", argv[2], 0);
+	size_t nv12 = (size_t)w * h * 3 / 2, rgb = (size_t)w * h * 3;
+	uint8_t *a = malloc(nv12), *b = malloc(rgb), *q = malloc(nv12 / 4 + 16);
+	struct rkv_image dn, dr, dq;
+	rkv_imgops_image(&dn, RKV_FMT_NV12, w, h, a, nv12);
+	rkv_imgops_image(&dr, RKV_FMT_RGB24, w, h, b, rgb);
+	rkv_imgops_image(&dq, RKV_FMT_NV12, w / 2, h / 2, q, nv12 / 4 + 16);
+	if (!a || !b || !q || rkv_imgops_open(NULL, &ops))
+		die("out of memory%s", "", 0);
+	r = rkv_consumer_attach(argv[0], &co, &c);
+	if (r)
+		die("cannot attach to %s", argv[0], -r);
+	for (uint32_t n = 0; n < frames || (started && !have_kept); n++) {
+		if (n > frames + 300)
+			die("the snapshot's frame never came from %s", argv[0], 0);
+		r = rkv_consumer_acquire(c, &v, 5000000000LL);
+		if (r)
+			die("no frame from %s", argv[0], -r);
+		if (v.frame.fourcc != RKV_FMT_JPEG || v.frame.width != w || v.frame.height != h ||
+		    v.frame.num_planes != 0 || !(v.frame.flags & RKV_FRAME_KEYFRAME))
+			die("a frame of %s is not a whole JPEG of the size asked", argv[0], 0);
+		bytes += v.frame.bytes_used;
+		if ((r = rkv_imgops_decode_view(ops, &v, &dn)) || (r = rkv_imgops_decode_view(ops, &v, &dr)) ||
+		    (r = rkv_imgops_decode_view(ops, &v, &dq)))
+			die("cannot decode a frame of %s", argv[0], -r);
+		if (!started) { /* a frame well ahead of this one, raw */
+			snap.seq = v.frame.seq + 10;
+			if (pthread_create(&thr, NULL, snap_thread, &snap))
+				die("no thread%s", "", 0);
+			started = 1;
+		}
+		if (!have_kept && v.frame.seq == snap.seq) {
+			kept = v;
+			have_kept = 1;
+			continue;
+		}
+		/* forged views: what a broken producer could hand out */
+		struct rkv_view f = v;
+		f.frame.bytes_used = f.capacity + 1;
+		if (rkv_imgops_decode_view(ops, &f, &dn) != -EINVAL)
+			die("a view beyond its capacity was decoded%s", "", 0);
+		f = v;
+		f.frame.bytes_used = v.frame.bytes_used / 2;
+		if (rkv_imgops_decode_view(ops, &f, &dn) != -EBADMSG)
+			die("a truncated JPEG was decoded%s", "", 0);
+		f = v;
+		f.frame.width = w / 2;
+		if (rkv_imgops_decode_view(ops, &f, &dn) != -EBADMSG)
+			die("a JPEG whose size is not the descriptor's was decoded%s", "", 0);
+		f.data = NULL;
+		if (rkv_imgops_decode_view(ops, &f, &dn) != -EINVAL)
+			die("a view without data was decoded%s", "", 0);
+		rkv_consumer_release(c, &v);
+	}
+	pthread_join(thr, NULL);
+	if (snap.r < 0 || !strstr(snap.reply, "\"ok\":true"))
+		die("the raw snapshot failed: %s", snap.r < 0 ? strerror((int)-snap.r) : snap.reply, 0);
+	size_t rlen;
+	uint8_t *raw = slurp(snap.path, &rlen);
+	struct rkv_image ri;
+	if (rkv_imgops_image(&ri, RKV_FMT_NV12, w, h, raw, rlen) != (int64_t)rlen)
+		die("the raw snapshot %s is not one NV12 frame", snap.path, 0);
+	ri.frame.seq = snap.seq;
+	verify_pattern(&ri.frame, raw);
+	if ((r = rkv_imgops_decode_view(ops, &kept, &dn)))
+		die("cannot decode frame %s", "kept", -r);
+	printf("{\"frames\":%u,\"width\":%u,\"height\":%u,\"seq\":%" PRIu64 ",\"psnr\":%.2f,"
+	       "\"jpeg_bytes\":%" PRIu64 "}\n", frames, w, h, snap.seq, psnr(a, raw, nv12),
+	       bytes / frames);
+	rkv_consumer_release(c, &kept);
+	rkv_consumer_detach(c);
+	rkv_imgops_close(ops);
+	free(raw);
+	free(a);
+	free(b);
+	free(q);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 7 && !strcmp(argv[1], "file"))
 		return cmd_file(argv + 2);
-	fprintf(stderr, "usage: imgcheck file IMAGE RAW FOURCC WxH SEQ\n");
+	if (argc == 7 && !strcmp(argv[1], "pool"))
+		return cmd_pool(argv + 2);
+	fprintf(stderr, "usage: imgcheck file IMAGE RAW FOURCC WxH SEQ\n"
+			"       imgcheck pool POOL CAMERA WxH FRAMES RAWFILE\n");
 	return 2;
 }

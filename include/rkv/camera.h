@@ -84,9 +84,26 @@ struct rkv_camera_config {
 	size_t errbuf_len;
 	/* saving images (struct rkv_camera_save, below) */
 	const struct rkv_camera_save *save; /* NULL: the defaults */
+	/* encoded frames (below) */
+	uint32_t encode;           /* 0: raw frames; RKV_FMT_JPEG: JPEG-encoded ones */
+	uint32_t encode_quality;   /* 1..100; 0 = 85 */
 };
 
 /*
+ * Encoded frames (@encode RKV_FMT_JPEG): every frame the camera publishes
+ * is a JPEG of the full frame (fourcc RKV_FMT_JPEG, the source's width and
+ * height, bytes_used its length; seq, timestamp_ns and flags as the
+ * source's, with RKV_FRAME_KEYFRAME). The pool is the copy path's, its
+ * slots rkv_imgops_jpeg_bound() of the frame size (stats.fourcc says
+ * JPEG). A consumer decodes a frame into the format and size it wants
+ * with rkv_imgops_decode_view() (rkv/imgops.h). The encoding runs on a
+ * thread of its own, not the capture thread: the capture thread copies
+ * the frame (~0.3 ms for 1080p NV12) and goes on, and when the encoder is
+ * slower than the source (a 1080p JPEG costs ~4 ms of CPU), frames waiting
+ * for it are replaced by newer ones (stats.encode_skipped): the pool then
+ * gets the newest frames at the rate the encoder keeps up with. Snapshots
+ * are taken from the raw frames.
+ *
  * Saving images. A snapshot request (rkv/control.h) saves one full-
  * resolution frame as JPEG, PNG or raw bytes, either into a file the
  * request names or into the save directory, as
@@ -151,6 +168,8 @@ struct rkv_camera_stats {
 	/* saving and encoding (a smaller size still works) */
 	uint64_t save_errors;      /* saves that failed (disk full, unwritable, ...) */
 	uint64_t save_dropped;     /* saves given up: the queue was full */
+	uint64_t encode_skipped;   /* encoded frames: replaced while waiting for the encoder
+				    * (also counted in skipped) */
 };
 
 /*

@@ -45,6 +45,7 @@
 #include <json-c/json.h>
 
 #include <rkv/control.h>
+#include <rkv/imgops.h>
 
 #include "camera/camera_private.h"
 #include "camera/save.h"
@@ -105,6 +106,9 @@ struct rkv_camera {
 	struct client clients[MAX_CLIENTS];
 	uint32_t client_gen;
 	rkv__saver *saver;          /* snapshots and periodic saves (save.c) */
+	rkv__encoder *enc;          /* publishes JPEGs (encode.c), or NULL */
+	uint32_t encode, encode_quality;
+	uint64_t enc_seen;          /* the encoder's published count, for publish_fps */
 	int64_t last_seq;           /* the newest frame captured; -1: none yet */
 
 	int source_down;            /* the source broke: reopen at reopen_at */
@@ -195,6 +199,8 @@ static struct json_object *status_json(rkv_camera *c)
 	json_object_object_add(o, "snapshots", json_object_new_int64((int64_t)st.snapshots));
 	json_object_object_add(o, "save_errors", json_object_new_int64((int64_t)st.save_errors));
 	json_object_object_add(o, "save_dropped", json_object_new_int64((int64_t)st.save_dropped));
+	json_object_object_add(o, "encode", json_object_new_string(c && c->encode ? "jpeg" : "none"));
+	json_object_object_add(o, "encode_skipped", json_object_new_int64((int64_t)st.encode_skipped));
 	if (c && c->saver)
 		json_object_object_add(o, "save_dir", json_object_new_string(rkv__saver_dir(c->saver)));
 	json_object_object_add(o, "starved", json_object_new_int64((int64_t)st.starved));
@@ -505,6 +511,11 @@ static void frame(rkv_camera *c, struct rkv_source_frame *f)
 	if (!capturing || (fps && c->last_pub_ts &&
 			   ts - c->last_pub_ts < (int64_t)(900000000ull / fps))) {
 		count(c, &c->st.skipped);
+		goto done;
+	}
+	if (c->enc) { /* published by the encoder thread, which counts it */
+		rkv__encoder_frame(c->enc, &f->frame, f->data);
+		c->last_pub_ts = ts;
 		goto done;
 	}
 	r = c->zc ? publish_zc(c, f) : publish_copy(c, f);
@@ -851,8 +862,25 @@ static int copy_pool(rkv_camera *c, char *why, size_t why_len)
 		.slot_capacity = c->capacity,
 		.max_consumers = c->max_consumers,
 	};
-	int r = rkv_producer_create(c->pool_name, &po, &c->p);
+	int r;
 
+	if (c->encode) { /* JPEGs: slots of their bound, and the encoder publishes */
+		po.slot_capacity = rkv_imgops_jpeg_bound(c->info.width, c->info.height);
+		if (c->info.fourcc == RKV_FMT_JPEG || !po.slot_capacity) {
+			set_reason(why, why_len, "the source's frames cannot be encoded as JPEG");
+			return -EINVAL;
+		}
+	}
+	r = rkv_producer_create(c->pool_name, &po, &c->p);
+	if (r == 0 && c->encode) {
+		r = rkv__encoder_open(&c->enc, c->p, c->encode_quality ? c->encode_quality : 85);
+		if (r) {
+			rkv_producer_destroy(c->p);
+			c->p = NULL;
+			set_reason(why, why_len, "cannot start the encoder: %s", strerror(-r));
+			return r;
+		}
+	}
 	if (r)
 		set_reason(why, why_len, r == -EADDRINUSE ? "pool '%s' has a live producer already"
 							 : "cannot create pool '%s'",
@@ -949,7 +977,8 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		return cfg_in->size > sizeof(cfg) ? -E2BIG : -EINVAL;
 	memcpy(&cfg, cfg_in, sizeof(cfg));
 	if (!cfg.name || rkv__control_addr(cfg.name, &sun, &sunlen) ||
-	    (cfg.flags & ~(RKV_CAMERA_PAUSED | RKV_CAMERA_COPY)) || cfg.slots > RKV_MAX_SLOTS) {
+	    (cfg.flags & ~(RKV_CAMERA_PAUSED | RKV_CAMERA_COPY)) || cfg.slots > RKV_MAX_SLOTS ||
+	    (cfg.encode && cfg.encode != RKV_FMT_JPEG) || cfg.encode_quality > 100) {
 		set_reason(cfg.errbuf, cfg.errbuf_len, "invalid camera configuration (name: 1 to %d of "
 			   "[A-Za-z0-9._-])", RKV_NAME_MAX);
 		return -EINVAL;
@@ -983,6 +1012,8 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	c->max_consumers = cfg.max_consumers;
 	c->capturing = !(cfg.flags & RKV_CAMERA_PAUSED);
 	c->cam_flags = cfg.flags;
+	c->encode = cfg.encode;
+	c->encode_quality = cfg.encode_quality;
 
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
 	c->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1026,6 +1057,8 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	r = 1;
 	if (cfg.flags & RKV_CAMERA_COPY) {
 		set_reason(reason, sizeof(reason), "copy: asked for (RKV_CAMERA_COPY)");
+	} else if (cfg.encode) {
+		set_reason(reason, sizeof(reason), "copy: frames are published JPEG-encoded");
 	} else {
 		r = source_open(c, 1, notes, sizeof(notes));
 		if (r) {
@@ -1059,7 +1092,7 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	c->st.pid = getpid();
 	c->st.width = c->info.width;
 	c->st.height = c->info.height;
-	c->st.fourcc = c->info.fourcc;
+	c->st.fourcc = c->encode ? c->encode : c->info.fourcc;
 	c->st.buffers = c->nbufs;
 	snprintf(c->st.source, sizeof(c->st.source), "%s %s", c->info.backend,
 		 c->info.device[0] ? c->info.device : "");
@@ -1100,6 +1133,12 @@ static void update_rates(rkv_camera *c, int64_t now)
 		return;
 	back_to_zero_copy(c, now);
 	pthread_mutex_lock(&c->st_lock);
+	if (c->enc) {
+		uint64_t enc, skip, fail;
+		rkv__encoder_stats(c->enc, &enc, &skip, &fail);
+		c->win_published += enc - c->enc_seen;
+		c->enc_seen = enc;
+	}
 	c->st.capture_fps = c->win_captured / secs;
 	c->st.publish_fps = c->win_published / secs;
 	c->win_captured = c->win_published = 0;
@@ -1204,6 +1243,13 @@ int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *out, size_t size)
 	pthread_mutex_unlock(&c->st_lock);
 	if (c->saver)
 		rkv__saver_stats(c->saver, &st.snapshots, &st.save_errors, &st.save_dropped);
+	if (c->enc) {
+		uint64_t enc, fail;
+		rkv__encoder_stats(c->enc, &enc, &st.encode_skipped, &fail);
+		st.published += enc;
+		st.skipped += st.encode_skipped;
+		st.pool_dropped += fail;
+	}
 	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
 	if (size > sizeof(st))
 		memset((char *)out + sizeof(st), 0, size - sizeof(st));
@@ -1221,7 +1267,9 @@ void rkv_camera_destroy(rkv_camera *c)
 		close(c->ctl_fd);
 	/* The pool first: consumers keep the frames they hold, and with the
 	 * source closed next no buffer goes back to the driver to be
-	 * overwritten under them. */
+	 * overwritten under them. The encoder, which publishes into it,
+	 * before the pool. */
+	rkv__encoder_close(c->enc);
 	rkv_producer_destroy(c->p);
 	if (c->src)
 		rkv_source_close(c->src);

@@ -109,6 +109,9 @@ static void usage(FILE *f)
 		"  --save-every S     save a frame every S seconds (decimals allowed)\n"
 		"  --save-max-mb N    keep this camera's files in the save directory under\n"
 		"                     N MiB, removing the oldest\n"
+		"  --encode jpeg      publish every frame JPEG-encoded (an encoder thread;\n"
+		"                     consumers decode with rkv_imgops_decode_view)\n"
+		"  --encode-quality Q its JPEG quality, 1..100 (default 85)\n"
 		"  --quiet            no status line every 5 s\n"
 		"  --help             this text\n"
 		"\n"
@@ -205,6 +208,12 @@ int main(int argc, char **argv)
 			secs = strtod(v, &end);
 			bad = end == v || *end || !(secs > 0 && secs < 1e6);
 			save.every_ns = (int64_t)(secs * 1e9);
+		} else if (!strcmp(a, "--encode")) {
+			cfg.encode = RKV_FMT_JPEG;
+			bad = strcmp(v, "jpeg") != 0;
+		} else if (!strcmp(a, "--encode-quality")) {
+			bad = parse_u32(v, &cfg.encode_quality) || cfg.encode_quality == 0 ||
+			      cfg.encode_quality > 100;
 		} else if (!strcmp(a, "--save-max-mb")) {
 			uint32_t mb;
 			bad = parse_u32(v, &mb) || mb == 0;

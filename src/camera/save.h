@@ -80,4 +80,24 @@ void rkv__saver_stats(rkv__saver *s, uint64_t *saved, uint64_t *errors, uint64_t
 /* The directory saves go to. */
 const char *rkv__saver_dir(const rkv__saver *s);
 
+/* ---- encoded frames (encode.c): rkv-camera --encode jpeg ---------------- */
+
+typedef struct rkv__encoder rkv__encoder;
+
+/* Start an encoder thread publishing JPEGs of @quality (1..100) into @p,
+ * whose slots must hold rkv_imgops_jpeg_bound() of the frames. It is @p's
+ * only user from then on (but for stats). 0, -ENOMEM or what
+ * rkv_imgops_open and pthread_create give. */
+int rkv__encoder_open(rkv__encoder **out, rkv_producer *p, uint32_t quality);
+
+/* Stop the thread (after the frame it is encoding) and free. */
+void rkv__encoder_close(rkv__encoder *e);
+
+/* Camera thread: frame @f (@data) is to be published encoded. */
+void rkv__encoder_frame(rkv__encoder *e, const struct rkv_frame *f, const void *data);
+
+/* Counters, any thread: published, replaced before they were encoded, not
+ * published (no free slot, or an encoding error). */
+void rkv__encoder_stats(rkv__encoder *e, uint64_t *encoded, uint64_t *skipped, uint64_t *failed);
+
 #endif /* RKV_CAMERA_SAVE_H */
