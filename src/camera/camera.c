@@ -1044,7 +1044,7 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		goto fail;
 	}
 
-	r = rkv__saver_open(&c->saver, c->name, cfg.save, why, sizeof(why));
+	r = rkv__saver_open(&c->saver, c->name, cfg.save, 0, 0, why, sizeof(why));
 	if (r)
 		goto fail;
 	struct epoll_event sev = { .events = EPOLLIN, .data.u32 = EV_SAVE };

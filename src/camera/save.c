@@ -78,6 +78,7 @@ struct rkv__saver {
 	uint32_t format, jpeg_q, png_level, queue_max;
 	int64_t every_ns, next_due;
 	uint64_t max_bytes;
+	struct rkv_transform orient;  /* rotate and flip, for JPEG and PNG */
 	struct wait waits[MAX_WAIT]; /* the camera thread's */
 
 	pthread_mutex_t lock;
@@ -92,8 +93,8 @@ struct rkv__saver {
 
 	/* the worker's */
 	rkv_imgops *ops;
-	uint8_t *out;
-	size_t out_cap;
+	uint8_t *out, *turned;
+	size_t out_cap, turned_cap;
 };
 
 /* ==== requests ============================================================== */
@@ -568,6 +569,64 @@ static int make_dir(const rkv__saver *s, char *why, size_t why_len)
 	return 0;
 }
 
+/* Job @j's frame turned as the camera's orientation says, into the
+ * worker's buffer: @img describes it. 0 or -errno. */
+static int turn(rkv__saver *s, const struct job *j, struct rkv_image *img)
+{
+	const struct rkv_frame *f = &j->frame;
+	int quarter = s->orient.rotate == 90 || s->orient.rotate == 270;
+	uint32_t w = quarter ? f->height : f->width, h = quarter ? f->width : f->height;
+	struct rkv_image src = { .frame = *f, .data = j->buf, .capacity = j->cap, .fd = -1 };
+	int64_t need = rkv_imgops_image(img, f->fourcc, w, h, NULL, 0);
+
+	if (need < 0)
+		return (int)need;
+	if ((uint64_t)need > s->turned_cap) {
+		free(s->turned);
+		s->turned_cap = 0;
+		s->turned = malloc((size_t)need);
+		if (!s->turned)
+			return -ENOMEM;
+		s->turned_cap = (size_t)need;
+	}
+	rkv_imgops_image(img, f->fourcc, w, h, s->turned, s->turned_cap);
+	return rkv_imgops_transform(s->ops, &src, img, &s->orient);
+}
+
+/* Job @j's frame as a JPEG or PNG, turned as the camera's orientation
+ * says, into the worker's buffer (grown to the format's bound): @dst
+ * describes it. 0 or -errno. */
+static int encode(rkv__saver *s, const struct job *j, struct rkv_image *dst)
+{
+	const struct rkv_frame *f = &j->frame;
+	struct rkv_image src = { .frame = *f, .data = j->buf, .capacity = j->cap, .fd = -1 };
+	uint64_t bound;
+	int r;
+
+	if ((s->orient.rotate || s->orient.flip) && (r = turn(s, j, &src)))
+		return r;
+	bound = j->req.format == RKV_FMT_JPEG
+			? rkv_imgops_jpeg_bound(src.frame.width, src.frame.height)
+			: rkv_imgops_png_bound(f->fourcc, src.frame.width, src.frame.height);
+	if (!bound)
+		return -ENOTSUP;
+	if (bound > s->out_cap) {
+		free(s->out);
+		s->out_cap = 0;
+		s->out = malloc(bound);
+		if (!s->out)
+			return -ENOMEM;
+		s->out_cap = bound;
+	}
+	rkv_imgops_image(dst, j->req.format, src.frame.width, src.frame.height, s->out, s->out_cap);
+	if (j->req.format == RKV_FMT_JPEG) {
+		struct rkv_jpeg_params p = { .quality = j->req.quality };
+		return rkv_imgops_jpeg_encode(s->ops, &src, dst, &p);
+	}
+	struct rkv_png_params p = { .level = j->req.quality };
+	return rkv_imgops_png_encode(s->ops, &src, dst, &p);
+}
+
 /* Encode and write job @j; its answer is posted. */
 static void do_job(rkv__saver *s, struct job *j)
 {
@@ -575,6 +634,7 @@ static void do_job(rkv__saver *s, struct job *j)
 	char path[RKV_SAVE_PATH_MAX + 128], why[RKV_SAVE_PATH_MAX + 256], fcc[5];
 	const void *bytes = j->buf;
 	size_t len = f->bytes_used;
+	uint32_t out_w = f->width, out_h = f->height; /* of the image saved */
 	int err = 0, in_dir = !j->req.path[0];
 	int64_t t0 = 0;
 	struct timespec ts;
@@ -598,33 +658,8 @@ static void do_job(rkv__saver *s, struct job *j)
 		snprintf(path, sizeof(path), "%s", j->req.path);
 	}
 	if (!err && j->req.format && !(f->fourcc == RKV_FMT_JPEG && j->req.format == RKV_FMT_JPEG)) {
-		/* Encode into the worker's buffer, grown to the format's bound. */
-		struct rkv_image src = { .frame = *f, .data = j->buf, .capacity = j->cap, .fd = -1 };
 		struct rkv_image dst;
-		uint64_t bound = j->req.format == RKV_FMT_JPEG
-					 ? rkv_imgops_jpeg_bound(f->width, f->height)
-					 : rkv_imgops_png_bound(f->fourcc, f->width, f->height);
-		int r = -ENOTSUP;
-		if (bound && bound > s->out_cap) {
-			free(s->out);
-			s->out_cap = 0;
-			s->out = malloc(bound);
-			r = s->out ? 0 : -ENOMEM;
-			if (s->out)
-				s->out_cap = bound;
-		} else if (bound) {
-			r = 0;
-		}
-		if (r == 0) {
-			rkv_imgops_image(&dst, j->req.format, f->width, f->height, s->out, s->out_cap);
-			if (j->req.format == RKV_FMT_JPEG) {
-				struct rkv_jpeg_params p = { .quality = j->req.quality };
-				r = rkv_imgops_jpeg_encode(s->ops, &src, &dst, &p);
-			} else {
-				struct rkv_png_params p = { .level = j->req.quality };
-				r = rkv_imgops_png_encode(s->ops, &src, &dst, &p);
-			}
-		}
+		int r = encode(s, j, &dst);
 		if (r) {
 			err = -r;
 			snprintf(why, sizeof(why), "cannot encode a %ux%u %s frame as %s: %s", f->width,
@@ -633,6 +668,8 @@ static void do_job(rkv__saver *s, struct job *j)
 		} else {
 			bytes = s->out;
 			len = dst.frame.bytes_used;
+			out_w = dst.frame.width;
+			out_h = dst.frame.height;
 		}
 	}
 	if (!err)
@@ -654,8 +691,8 @@ static void do_job(rkv__saver *s, struct job *j)
 		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)len));
 		json_object_object_add(o, "seq", json_object_new_int64((int64_t)f->seq));
 		json_object_object_add(o, "pixels", json_object_new_string(rkv_fourcc_str(f->fourcc, fcc)));
-		json_object_object_add(o, "width", json_object_new_int64(f->width));
-		json_object_object_add(o, "height", json_object_new_int64(f->height));
+		json_object_object_add(o, "width", json_object_new_int64(out_w));
+		json_object_object_add(o, "height", json_object_new_int64(out_h));
 		json_object_object_add(o, "timestamp_ns", json_object_new_int64(f->timestamp_ns));
 		json_object_object_add(o, "save_ms",
 				       json_object_new_double(((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - t0) / 1e6));
@@ -690,7 +727,7 @@ static void *worker(void *arg)
 /* ==== open / close ========================================================== */
 
 int rkv__saver_open(rkv__saver **out, const char *camera, const struct rkv_camera_save *cfg,
-		    char *why, size_t why_len)
+		    uint32_t rotate, uint32_t flip, char *why, size_t why_len)
 {
 	struct rkv_camera_save c;
 	struct rkv_imgops_config oc = { .backend = "auto" };
@@ -712,10 +749,12 @@ int rkv__saver_open(rkv__saver **out, const char *camera, const struct rkv_camer
 		}
 	if ((c.format && c.format != RKV_FMT_JPEG && c.format != RKV_FMT_PNG) ||
 	    (c.format == RKV_FMT_PNG ? c.quality > 9 : c.quality > 100) || c.queue > MAX_QUEUE ||
-	    c.every_ns < 0 || (c.dir && (c.dir[0] != '/' || strlen(c.dir) >= RKV_SAVE_PATH_MAX - 96))) {
+	    c.every_ns < 0 || (c.dir && (c.dir[0] != '/' || strlen(c.dir) >= RKV_SAVE_PATH_MAX - 96)) ||
+	    (rotate != 0 && rotate != 90 && rotate != 180 && rotate != 270) ||
+	    (flip & ~(RKV_FLIP_H | RKV_FLIP_V))) {
 		snprintf(why, why_len, "saving: the format is JPEG or PNG, the quality 1..100 (JPEG) or "
 			 "1..9 (PNG), the queue at most %d, the directory an absolute path shorter than "
-			 "%d bytes", MAX_QUEUE, RKV_SAVE_PATH_MAX - 96);
+			 "%d bytes, the rotation 0, 90, 180 or 270", MAX_QUEUE, RKV_SAVE_PATH_MAX - 96);
 		return -EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -742,6 +781,8 @@ int rkv__saver_open(rkv__saver **out, const char *camera, const struct rkv_camer
 	s->queue_max = c.queue ? c.queue : DEFAULT_QUEUE;
 	s->every_ns = c.every_ns;
 	s->max_bytes = c.max_bytes;
+	s->orient.rotate = rotate;
+	s->orient.flip = flip;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -794,6 +835,7 @@ void rkv__saver_close(rkv__saver *s)
 	}
 	rkv_imgops_close(s->ops);
 	free(s->out);
+	free(s->turned);
 	if (s->efd >= 0)
 		close(s->efd);
 	pthread_cond_destroy(&s->cond);

@@ -42,10 +42,13 @@ int rkv__save_parse(struct json_object *o, struct rkv__save_req *req, char *why,
 typedef struct rkv__saver rkv__saver;
 
 /* Make a saver for camera @camera as @cfg says (NULL: defaults) and start
- * its worker. 0, -EINVAL (@why says which field), -ENOMEM, or what
+ * its worker. JPEG and PNG saves are turned @rotate degrees clockwise (0,
+ * 90, 180, 270) and then flipped as @flip says (RKV_FLIP_* of
+ * rkv/imgops.h), the camera's orientation; raw saves are the frame as
+ * captured. 0, -EINVAL (@why says which field), -ENOMEM, or what
  * pthread_create or eventfd give. */
 int rkv__saver_open(rkv__saver **out, const char *camera, const struct rkv_camera_save *cfg,
-		    char *why, size_t why_len);
+		    uint32_t rotate, uint32_t flip, char *why, size_t why_len);
 
 /* Stop the worker (after the save it is doing), fail what waits, free. */
 void rkv__saver_close(rkv__saver *s);
