@@ -132,14 +132,18 @@ static void fit(uint32_t sw, uint32_t sh, uint32_t bw, uint32_t bh, uint32_t *w,
 
 /*
  * Draw @text at the top left of I420 image @img (@w x @h, tight planes):
- * white 5x7 glyphs scaled by s on a black box, grey chroma under the box,
- * so the text reads on any picture. Cut at the image's right edge.
+ * white 5x7 glyphs scaled by s (1 per 240 rows, less where the width
+ * cannot take it) on a black box, grey chroma under the box, so the text
+ * reads on any picture. Cut at the image's right edge.
  */
 static void draw_text(uint8_t *img, uint32_t w, uint32_t h, const char *text)
 {
-	uint32_t s = h / 240 + 1, n = (uint32_t)strlen(text);
+	uint32_t n = (uint32_t)strlen(text), cells = n * (RKV__FONT_W + 1) + 1;
+	uint32_t s = h / 240 + 1;
+	while (s > 1 && (cells + 4) * s > w) /* as large as fits the width */
+		s--;
 	uint32_t x0 = 2 * s, y0 = 2 * s;
-	uint32_t bw = (n * (RKV__FONT_W + 1) + 1) * s, bh = (RKV__FONT_H + 2) * s;
+	uint32_t bw = cells * s, bh = (RKV__FONT_H + 2) * s;
 	uint8_t *u = img + (size_t)w * h, *v = u + (size_t)(w / 2) * (h / 2);
 
 	if (y0 + bh > h || x0 >= w)
