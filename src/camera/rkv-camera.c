@@ -89,7 +89,7 @@ static void usage(FILE *f)
 		"  --fps N            frames per second asked of the source (default 30)\n"
 		"  --format FOURCC    NV12, YUYV, YU12, RGB3, BGR3, ... (default: the source's)\n"
 		"  --slots N          pool slots (default 8; zero-copy: the driver gets N + 2\n"
-		"                     buffers, which are the pool's slots)\n"
+		"                     buffers, which are the pool's slots; a preview adds 2)\n"
 		"  --copy             copy frames into the pool even where the device can\n"
 		"                     export its buffers (the zero-copy path, by default)\n"
 		"  --paused           start with publishing stopped (rkv capture NAME start)\n"
