@@ -452,6 +452,15 @@ static struct json_object *imgops_json(const rkv_imgops *ops)
 	}
 	for (uint32_t i = 0; i < sizeof(why) / sizeof(why[0]); i++)
 		json_object_object_add(rs, why[i], json_object_new_int64((int64_t)st.reasons[i]));
+	/* which backend did the work: {"cpu": {"transform": n, ...}, ...} */
+	struct json_object *by = json_object_new_object();
+	for (uint32_t b = 0; b < info.nbackends && b < RKV_IMGOPS_MAX_CHAIN; b++) {
+		struct json_object *d = json_object_new_object();
+		for (uint32_t i = 0; i < sizeof(opn) / sizeof(opn[0]); i++)
+			json_object_object_add(d, opn[i], json_object_new_int64((int64_t)st.done_by[b][i]));
+		json_object_object_add(by, info.backends[b], d);
+	}
+	json_object_object_add(o, "done_by", by);
 	json_object_object_add(o, "calls", calls);
 	json_object_object_add(o, "errors", errs);
 	json_object_object_add(o, "fallbacks", json_object_new_int64((int64_t)total));
