@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""preview_test.py RKV_CAMERA RKV PREVIEW_CHECK - the camera's JPEG preview.
+"""preview_test.py RKV_CAMERA RKV PREVIEW_CHECK RGA_STANDIN MPP_STANDIN - the
+camera's JPEG preview.
 
 Runs rkv-camera on a 1280x720 test pattern with --preview 320x180 and
 checks, from other processes: nothing is encoded while nobody is attached
@@ -12,7 +13,10 @@ stops the encoding and on starts it again (text, --json, exit codes);
 status shows the preview and its image backend; --rotate 90 swaps the
 preview's sides (and the picture matches the rotated downscale); a slow
 preview consumer leaves the full-resolution pool at its full rate; a
-camera without a preview refuses rkv preview; bad options exit 2.
+camera without a preview refuses rkv preview; bad options exit 2; with
+the stand-in RGA and MPP libraries (tests/standin/), --backend auto uses
+them, and the status shows which backend did what and each fallback to
+the CPU (RGA refuses a rotation with a flip; MPP has no transform).
 """
 import json
 import os
@@ -27,10 +31,10 @@ def status(rkv, name):
     return json.loads(run([rkv, "status", name, "--json"], 0).stdout)
 
 
-def start(camera, name, *extra):
+def start(camera, name, *extra, env=None):
     cam = subprocess.Popen([camera, "--name", name, "--size", "1280x720", "--fps", "30",
                             "--quiet"] + list(extra), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, env=env)
     line = cam.stdout.readline()
     if name not in line:
         fail("rkv-camera's first line: %r (stderr %r)" % (line, cam.stderr.read()))
@@ -66,7 +70,7 @@ def check_frames(out, w, h, want):
 
 
 def main():
-    camera, rkv, check = sys.argv[1], sys.argv[2], sys.argv[3]
+    camera, rkv, check, rga, mpp = sys.argv[1:6]
     name = "pvtest.%d" % os.getpid()
     pool = name + ".preview"
 
@@ -200,6 +204,30 @@ def main():
         frames = [json.loads(l) for l in out.strip().splitlines()]
         if any(f["psnr"] >= 30 for f in frames):
             fail("no timestamp box on the previews: %r" % frames)
+    finally:
+        stop(cam)
+
+    # the hardware backends' stand-ins: the chain, who did what, fallbacks
+    env = dict(os.environ, RKV_RGA_LIB=rga, RKV_RGA_DEV="/dev/null", RKV_MPP_LIB=mpp,
+               RKV_MPP_DEV="/dev/null")
+    cam = start(camera, name, "--preview", "320x180", "--rotate", "90", "--flip", "h",
+                "--backend", "auto", env=env)
+    try:
+        run([rkv, "watch", pool, "--frames", "3"], 0, timeout=30)
+        ops = status(rkv, name)["preview"]["imgops"]
+        if ops["chain"] != ["rga", "mpp", "cpu"] or ops["backend"] != "rga":
+            fail("stand-ins: the chain %r" % ops)
+        if ops["done_by"]["cpu"]["transform"] < 3 or ops["fallbacks_by_op"]["transform"] < 6 \
+                or ops["fallback_reasons"]["params"] < 3 or ops["fallback_reasons"]["method"] < 3 \
+                or ops["fallbacks"] < 6:
+            fail("stand-ins: fallbacks %r" % ops)
+    finally:
+        stop(cam)
+    cam = start(camera, name, "--preview", "320x180", "--backend", "cpu", env=env)
+    try:
+        ops = status(rkv, name)["preview"]["imgops"]
+        if ops["chain"] != ["cpu"]:
+            fail("--backend cpu: the chain %r" % ops)
     finally:
         stop(cam)
 
