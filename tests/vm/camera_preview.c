@@ -10,7 +10,11 @@
  * DMA-BUF slots; while the worker is attached, another consumer still
  * gets the budget it would have without a preview (slots - 1), and one
  * beyond it is refused; capture keeps its rate and the driver never
- * starves; with nobody watching, the worker leaves the pool.
+ * starves. A device lost while the preview is watched: the camera copies
+ * into the lost device's buffers, and since the preview's worker is the
+ * only consumer of its pool, goes back to zero-copy at once; the worker
+ * attaches to the new pool and previews go on. With nobody watching, the
+ * worker leaves the pool.
  *
  * Exits 0, 1 on the first failed check, 77 without vivid (on the host).
  */
@@ -25,10 +29,13 @@
 #include <rkv/pool.h>
 
 #include "test.h"
+/* vmtest.h's static helpers this program does not call are not unused
+ * code of its own. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "vmtest.h"
+#pragma GCC diagnostic pop
 
-/* vivid's multi-planar dma-contig node (tests/vm/vmtest.h's NODE_MP; that
- * header's helpers are not needed here) */
-#define NODE_MP "/dev/video1"
 #define SEC 1000000000LL
 #define SLOTS 4u
 
@@ -38,6 +45,20 @@ static void *cam_main(void *arg)
 {
 	run_r = rkv_camera_run(arg);
 	return NULL;
+}
+
+/* Previews keep coming: @n of them, each within 5 s. */
+static void previews(rkv_consumer *pc, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct rkv_view v;
+		CHECK_OK(rkv_consumer_acquire(pc, &v, 5 * SEC));
+		CHECK_EQ(v.frame.fourcc, RKV_FMT_JPEG);
+		CHECK_EQ(v.frame.width, 240);
+		CHECK_EQ(v.frame.height, 320);
+		CHECK(((const uint8_t *)v.data)[0] == 0xFF && ((const uint8_t *)v.data)[1] == 0xD8);
+		CHECK_OK(rkv_consumer_release(pc, &v));
+	}
 }
 
 static struct rkv_camera_stats stats(rkv_camera *c)
@@ -97,15 +118,7 @@ int main(void)
 	rkv_consumer *pc;
 	struct rkv_consumer_opts po = { .policy = RKV_POLICY_LATEST };
 	CHECK_OK(rkv_consumer_attach(pname, &po, &pc));
-	for (int i = 0; i < 5; i++) {
-		struct rkv_view v;
-		CHECK_OK(rkv_consumer_acquire(pc, &v, 5 * SEC));
-		CHECK_EQ(v.frame.fourcc, RKV_FMT_JPEG);
-		CHECK_EQ(v.frame.width, 240);
-		CHECK_EQ(v.frame.height, 320);
-		CHECK(((const uint8_t *)v.data)[0] == 0xFF && ((const uint8_t *)v.data)[1] == 0xD8);
-		CHECK_OK(rkv_consumer_release(pc, &v));
-	}
+	previews(pc, 5);
 	CHECK_EQ(labelled(name, "preview"), 1);
 
 	/* Another consumer keeps the budget it had without a preview. */
@@ -125,12 +138,8 @@ int main(void)
 	struct rkv_view held;
 	CHECK_OK(rkv_consumer_acquire(big, &held, 5 * SEC));
 	struct rkv_camera_stats a = stats(c);
-	int64_t t0 = test_now_ns();
-	for (int i = 0; i < 10; i++) {
-		struct rkv_view v;
-		CHECK_OK(rkv_consumer_acquire(pc, &v, 5 * SEC));
-		CHECK_OK(rkv_consumer_release(pc, &v));
-	}
+	int64_t until, t0 = test_now_ns();
+	previews(pc, 10);
 	struct rkv_camera_stats b = stats(c);
 	double secs = (double)(test_now_ns() - t0) / 1e9;
 	double rate = (double)(b.published - a.published) / secs;
@@ -143,9 +152,21 @@ int main(void)
 	CHECK_OK(rkv_consumer_release(big, &held));
 	rkv_consumer_detach(big);
 
+	/* The device lost while the preview is watched. */
+	ctl_set(NODE_MP, "Disconnect", 0);
+	until = test_now_ns() + 10 * SEC;
+	while (((st = stats(c)).source_errors < 1 || !st.zero_copy) && test_now_ns() < until)
+		usleep(20000);
+	printf("after a disconnect: errors %" PRIu64 ", reopens %" PRIu64 ", %s\n", st.source_errors,
+	       st.reopens, st.path);
+	CHECK_EQ(st.source_errors, 1);
+	CHECK_EQ(st.zero_copy, 1);
+	previews(pc, 5);
+	CHECK_EQ(labelled(name, "preview"), 1);
+
 	/* Nobody watching: the worker leaves. */
 	rkv_consumer_detach(pc);
-	int64_t until = test_now_ns() + 3 * SEC;
+	until = test_now_ns() + 3 * SEC;
 	while (labelled(name, "preview") && test_now_ns() < until)
 		usleep(20000);
 	CHECK_EQ(labelled(name, "preview"), 0);
