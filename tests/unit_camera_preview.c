@@ -144,7 +144,10 @@ int main(void)
 	CHECK(v.frame.bytes_used > 100);
 	CHECK(((const uint8_t *)v.data)[0] == 0xFF && ((const uint8_t *)v.data)[1] == 0xD8);
 	CHECK_OK(rkv_consumer_release(pc, &v));
-	st = stats(c);
+	/* counted once publish returned in the worker: maybe just after */
+	int64_t until = test_now_ns() + 1000000000LL;
+	while ((st = stats(c)).preview_encoded == 0 && test_now_ns() < until)
+		usleep(1000);
 	CHECK_EQ(st.preview_on, 1);
 	CHECK_EQ(st.preview_active, 1);
 	CHECK(st.preview_encoded >= 1);
@@ -156,8 +159,8 @@ int main(void)
 
 	/* Nobody watching: the worker leaves the camera's pool. */
 	rkv_consumer_detach(pc);
-	int64_t end = test_now_ns() + 3000000000LL;
-	while ((n = rkv_pool_stats(name, NULL, 0, cs, 4, sizeof(cs[0]))) != 0 && test_now_ns() < end)
+	until = test_now_ns() + 3000000000LL;
+	while ((n = rkv_pool_stats(name, NULL, 0, cs, 4, sizeof(cs[0]))) != 0 && test_now_ns() < until)
 		usleep(20000);
 	CHECK_EQ(n, 0);
 	CHECK_EQ(stats(c).preview_active, 0);
