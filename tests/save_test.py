@@ -13,7 +13,8 @@ Runs rkv-camera on the test pattern and checks:
   total kept under the cap); a pile-up of slow saves (PNG at zlib level 9
   of 1080p frames, 8 at once: the oldest waiting fail with ECANCELED, the
   others are written, and the camera publishes all the while); and that no
-  temporary file is ever left.
+  temporary file is ever left; and a camera turned 90 degrees and flipped
+  saving its JPEGs and PNGs turned, its raw frames as captured.
 """
 import json
 import os
@@ -160,6 +161,23 @@ def main():
                 fail("the camera stopped publishing after failed saves")
             no_temp_files(shots)
             no_temp_files(tmp)
+        finally:
+            stop(cam)
+
+        # the camera's orientation (--rotate, --flip) turns JPEG and PNG
+        # saves, not raw ones: a 640x480 camera turned 90 saves 480x640
+        cam = start(camera, name, "640x480", "--save-dir", shots, "--rotate", "90",
+                    "--flip", "h")
+        try:
+            for fmt, w, h in (("png", 480, 640), ("jpeg", 480, 640), ("raw", 640, 480)):
+                a = json.loads(run([rkv, "snapshot", name, "--format", fmt, "--json"], 0).stdout)
+                if (a["width"], a["height"]) != (w, h):
+                    fail("snapshot %s of a camera turned 90: %r" % (fmt, a))
+                with open(a["path"], "rb") as f:
+                    head = f.read(24)
+                if fmt == "png" and (int.from_bytes(head[16:20], "big"),
+                                     int.from_bytes(head[20:24], "big")) != (w, h):
+                    fail("the PNG of a camera turned 90 is not %dx%d: %r" % (w, h, head))
         finally:
             stop(cam)
 

@@ -83,7 +83,7 @@ int main(void)
 			uint32_t ow = quarter ? H : W, oh = quarter ? W : H;
 			struct json_object *o;
 
-			CHECK_OK(rkv__saver_open(&s, "cam", &cfg, rots[r], flip, why, sizeof(why)));
+			CHECK_OK(rkv__saver_open(&s, "cam", &cfg, rots[r], flip, "cpu", why, sizeof(why)));
 			snprintf(req.path, sizeof(req.path), "%s/t.png", dir);
 			src.frame.seq = 10 + r * 4 + flip;
 			o = save_one(s, &req, &src.frame, frame);
@@ -128,8 +128,8 @@ int main(void)
 			rkv__saver_close(s);
 		}
 
-	CHECK_ERR(rkv__saver_open(&s, "cam", &cfg, 45, 0, why, sizeof(why)), EINVAL);
-	CHECK_ERR(rkv__saver_open(&s, "cam", &cfg, 0, 4, why, sizeof(why)), EINVAL);
+	CHECK_ERR(rkv__saver_open(&s, "cam", &cfg, 45, 0, NULL, why, sizeof(why)), EINVAL);
+	CHECK_ERR(rkv__saver_open(&s, "cam", &cfg, 0, 4, NULL, why, sizeof(why)), EINVAL);
 	rkv_imgops_close(ops);
 	static const char *names[] = { "t.png", "t.jpg", "t.raw" };
 	for (size_t i = 0; i < 3; i++) {

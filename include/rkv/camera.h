@@ -39,11 +39,32 @@
  * frames are copied into those buffers by the CPU (stats.zero_copy 0,
  * stats.path says so). Frames consumers hold across the loss stay
  * readable and unchanged. Once no consumer is attached (looked at once a
- * second, and at each reopen), nobody holds those slots: the camera
+ * second, and at each reopen; the preview's worker does not count, it
+ * attaches again), nobody holds those slots: the camera
  * closes the source, opens it again for zero-copy and makes the pool
  * again, with the same name, on the new buffers (not counted in
  * stats.reopens). A consumer attaching at that moment may see the old
  * pool end (-EPIPE, or -ENOENT from attach): it attaches again.
+ *
+ * The preview (rkv_camera_config.preview_width/height): the camera also
+ * publishes small JPEGs of its frames into a second pool, "<pool>.preview"
+ * (so the pool's name must leave room for ".preview"), at most
+ * preview_fps a second. The size keeps the frames' aspect ratio: the
+ * largest that fits preview_width x preview_height (a 0 leaves that side
+ * free), never larger than the frames, each side rounded down to an even
+ * number (the JPEGs are 4:2:0); then rotate 90 or 270 swaps the two (a
+ * 1280x720 camera with 320x180, or 320x0, gives 320x180, and 180x320
+ * turned by 90). Nothing is encoded while no consumer is attached to the
+ * preview pool (looked at 5 times a second) or while it is switched off
+ * (rkv_camera_preview(), the control channel's "preview"). The work runs
+ * in a thread of its own, with its own image context (@backend): it reads
+ * the camera's pool as an in-process consumer with policy latest, attached
+ * only while the preview is encoding (it is then one of the pool's
+ * consumers, labelled "preview"), so it holds at most one frame beside its
+ * mailbox's; the pool gets 2 more slots for it (zero-copy: 2 more driver
+ * buffers), so other consumers keep their budget. The capture thread hands
+ * it a frame only when it is idle and a preview is due; one due while it is
+ * busy is skipped (stats.preview_skipped), and capture never waits for it.
  *
  * Errors: 0 or a negative errno; nothing prints, aborts or exits.
  * Threads: rkv_camera_run() runs in one thread; rkv_camera_stop() may be
@@ -69,6 +90,12 @@ struct rkv_camera_save;
 /* rkv_camera_config.flags */
 #define RKV_CAMERA_PAUSED (1u << 0) /* start with publishing stopped */
 #define RKV_CAMERA_COPY   (1u << 1) /* the copy path, even where zero-copy could run */
+#define RKV_CAMERA_PREVIEW_OFF  (1u << 2) /* start with the preview switched off */
+#define RKV_CAMERA_PREVIEW_TIME (1u << 3) /* draw the capture's wall-clock time on the preview */
+
+/* rkv_camera_config.flip (the values of rkv/imgops.h's RKV_FLIP_*) */
+#define RKV_CAMERA_FLIP_H (1u << 0) /* mirror left-right */
+#define RKV_CAMERA_FLIP_V (1u << 1) /* upside down */
 
 struct rkv_camera_config {
 	uint32_t size;             /* 0 or sizeof(struct rkv_camera_config) */
@@ -87,6 +114,16 @@ struct rkv_camera_config {
 	/* encoded frames (below) */
 	uint32_t encode;           /* 0: raw frames; RKV_FMT_JPEG: JPEG-encoded ones */
 	uint32_t encode_quality;   /* 1..100; 0 = 85 */
+	/* from here on: since the preview (a config whose size ends before
+	 * preview_width has no preview, no rotation and the "auto" backend) */
+	uint32_t preview_width;    /* the preview's bounding box (see "The preview"); */
+	uint32_t preview_height;   /*   0 x 0: no preview */
+	uint32_t preview_fps;      /* previews a second at most; 0 = 10 */
+	uint32_t preview_quality;  /* JPEG quality 1..100; 0 = 75 */
+	uint32_t rotate;           /* 0, 90, 180 or 270 degrees clockwise, then */
+	uint32_t flip;             /* RKV_CAMERA_FLIP_*: for the preview and saved images */
+	const char *backend;       /* image backend (rkv/imgops.h): "auto" (NULL), "cpu",
+				    * "rga", "mpp" */
 };
 
 /*
@@ -170,6 +207,14 @@ struct rkv_camera_stats {
 	uint64_t save_dropped;     /* saves given up: the queue was full */
 	uint64_t encode_skipped;   /* encoded frames: replaced while waiting for the encoder
 				    * (also counted in skipped) */
+	/* from here on: since the preview (all 0 without one) */
+	uint64_t preview_encoded;  /* JPEGs published into the preview pool */
+	uint64_t preview_skipped;  /* frames due for the preview that found it busy */
+	uint64_t preview_errors;   /* previews that failed (image work, the pool) */
+	uint32_t preview_on;       /* switched on (rkv_camera_preview()) */
+	uint32_t preview_active;   /* on, and a consumer attached: encoding */
+	uint32_t preview_width, preview_height; /* the JPEGs' size */
+	uint32_t preview_fps, preview_quality;
 };
 
 /*
@@ -196,8 +241,15 @@ int rkv_camera_run(rkv_camera *c);
 void rkv_camera_stop(rkv_camera *c);
 
 /* The camera's counters, into @st of @size bytes: sizeof *st, or the size
- * the struct had before path (what follows is then left out). */
+ * the struct had before path or before preview_encoded (what follows is
+ * then left out). */
 int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *st, size_t size);
+
+/*
+ * Switch the preview on (@on nonzero) or off, from any thread. -ENOTSUP:
+ * the camera has no preview; -EINVAL: @c is NULL.
+ */
+int rkv_camera_preview(rkv_camera *c, int on);
 
 /* Close the control channel, the pool and the source. @c may be NULL. */
 void rkv_camera_destroy(rkv_camera *c);

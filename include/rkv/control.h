@@ -10,6 +10,8 @@
  * RKV_CONTROL_REPLY_MAX bytes. Requests:
  *
  *   {"cmd": "status"}                  the camera's state and counters
+ *                                      (with a preview: "preview", its state,
+ *                                      counters and image backend)
  *   {"cmd": "capture", "on": true}     start (true) or stop (false) publishing
  *   {"cmd": "fps", "fps": 15}          publish at most this many frames a
  *                                      second (0: every frame the source gives)
@@ -34,6 +36,10 @@
  *                                      One snapshot at a time per connection
  *                                      (EBUSY); a save dropped because the
  *                                      saver was behind answers ECANCELED
+ *   {"cmd": "preview", "on": true}     switch the JPEG preview on (true) or
+ *                                      off (false); an error for a camera
+ *                                      without one (rkv/camera.h, "The
+ *                                      preview")
  *
  * Answers: {"ok": true, ...} with what was asked, or {"ok": false,
  * "error": "a sentence", "errno": N}. A malformed, oversized or unknown

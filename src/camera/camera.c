@@ -49,6 +49,7 @@
 
 #include "camera/camera_private.h"
 #include "camera/save.h"
+#include "camera/preview.h"
 
 #define MAX_CLIENTS 16
 #define EV_STOP 1u
@@ -64,6 +65,9 @@
 #define ZC_EXTRA_BUFS 2u
 #define ZC_LOANS 3u
 #define ZC_MIN_BUFS 4u /* fewer, and consumers would get nothing */
+/* The preview worker's slot budget in the camera's pool (a latest
+ * consumer: its mailbox and the frame it holds), added to the slots. */
+#define PREVIEW_SLOTS 2u
 
 struct client {
 	int fd;
@@ -122,6 +126,11 @@ struct rkv_camera {
 	uint32_t fps;
 	int64_t win_start;
 	uint64_t win_captured, win_published;
+
+	/* images made from the frames: the preview (preview.c), saves */
+	struct rkv__orient orient;
+	char backend[16];
+	rkv__preview *pv;
 };
 
 static int64_t mono_ns(void)
@@ -211,6 +220,8 @@ static struct json_object *status_json(rkv_camera *c)
 		if (rkv_producer_stats(c->p, &ps, sizeof(ps)) == 0)
 			json_object_object_add(o, "consumers", json_object_new_int64(ps.consumers));
 	}
+	if (c && c->pv)
+		json_object_object_add(o, "preview", rkv__preview_json(c->pv));
 	return o;
 }
 
@@ -275,9 +286,22 @@ int rkv__camera_request(rkv_camera *c, const char *req, size_t len, char *reply,
 			goto out;
 		}
 		r = 1;
+	} else if (strcmp(cmd, "preview") == 0) {
+		if (!json_object_object_get_ex(o, "on", &v) || !json_object_is_type(v, json_type_boolean)) {
+			answer_error(reply, reply_len, EINVAL, "preview needs \"on\": true or false");
+			goto out;
+		}
+		if (c && !c->pv) {
+			answer_error(reply, reply_len, ENOTSUP,
+				     "this camera has no preview (rkv-camera --preview WxH)");
+			goto out;
+		}
+		rkv__preview_set(c ? c->pv : NULL, json_object_get_boolean(v));
+		answer(reply, reply_len, status_json(c));
 	} else {
 		char why[128];
-		snprintf(why, sizeof(why), "unknown command \"%.40s\" (status, capture, fps, snapshot)", cmd);
+		snprintf(why, sizeof(why), "unknown command \"%.40s\" (status, capture, fps, snapshot, "
+			 "preview)", cmd);
 		answer_error(reply, reply_len, EINVAL, why);
 	}
 out:
@@ -528,6 +552,7 @@ static void frame(rkv_camera *c, struct rkv_source_frame *f)
 	c->st.published++;
 	c->win_published++;
 	pthread_mutex_unlock(&c->st_lock);
+	rkv__preview_frame(c->pv, ts);
 	if (c->zc)
 		return;
 done:
@@ -873,7 +898,8 @@ static int copy_pool(rkv_camera *c, char *why, size_t why_len)
 	}
 	r = rkv_producer_create(c->pool_name, &po, &c->p);
 	if (r == 0 && c->encode) {
-		r = rkv__encoder_open(&c->enc, c->p, c->encode_quality ? c->encode_quality : 85);
+		r = rkv__encoder_open(&c->enc, c->p, c->encode_quality ? c->encode_quality : 85,
+				      c->backend);
 		if (r) {
 			rkv_producer_destroy(c->p);
 			c->p = NULL;
@@ -951,7 +977,8 @@ static int reopen(rkv_camera *c, char *why, size_t why_len)
 	int r = 1;
 
 	if (c->ext_copy && !(c->cam_flags & RKV_CAMERA_COPY) &&
-	    rkv_producer_stats(c->p, &ps, sizeof(ps)) == 0 && ps.consumers == 0)
+	    rkv_producer_stats(c->p, &ps, sizeof(ps)) == 0 &&
+	    ps.consumers == rkv__preview_attached(c->pv))
 		r = reopen_zero_copy(c, why, why_len);
 	if (r == 1)
 		r = source_open(c, 0, why, why_len);
@@ -973,11 +1000,17 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		return -EINVAL;
 	*out = NULL;
 	memset(&cfg, 0, sizeof(cfg));
-	if (cfg_in->size && cfg_in->size != sizeof(cfg))
+	/* Older sizes are taken too: the one before saving and encoding
+	 * (none of either: the defaults), the one before the preview's
+	 * fields (no preview). */
+	if (cfg_in->size && cfg_in->size != sizeof(cfg) &&
+	    cfg_in->size != offsetof(struct rkv_camera_config, save) &&
+	    cfg_in->size != offsetof(struct rkv_camera_config, preview_width))
 		return cfg_in->size > sizeof(cfg) ? -E2BIG : -EINVAL;
-	memcpy(&cfg, cfg_in, sizeof(cfg));
+	memcpy(&cfg, cfg_in, cfg_in->size ? cfg_in->size : sizeof(cfg));
 	if (!cfg.name || rkv__control_addr(cfg.name, &sun, &sunlen) ||
-	    (cfg.flags & ~(RKV_CAMERA_PAUSED | RKV_CAMERA_COPY)) || cfg.slots > RKV_MAX_SLOTS ||
+	    (cfg.flags & ~(RKV_CAMERA_PAUSED | RKV_CAMERA_COPY | RKV_CAMERA_PREVIEW_OFF |
+			   RKV_CAMERA_PREVIEW_TIME)) || cfg.slots > RKV_MAX_SLOTS ||
 	    (cfg.encode && cfg.encode != RKV_FMT_JPEG) || cfg.encode_quality > 100) {
 		set_reason(cfg.errbuf, cfg.errbuf_len, "invalid camera configuration (name: 1 to %d of "
 			   "[A-Za-z0-9._-])", RKV_NAME_MAX);
@@ -986,6 +1019,13 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	if ((cfg.source.uri && strlen(cfg.source.uri) >= 512) ||
 	    (cfg.source.decoder && strlen(cfg.source.decoder) >= 128))
 		return -EINVAL;
+	if ((cfg.rotate != 0 && cfg.rotate != 90 && cfg.rotate != 180 && cfg.rotate != 270) ||
+	    (cfg.flip & ~(RKV_CAMERA_FLIP_H | RKV_CAMERA_FLIP_V)) ||
+	    (cfg.backend && strlen(cfg.backend) >= 16)) {
+		set_reason(cfg.errbuf, cfg.errbuf_len, "invalid camera configuration (rotate: 0, 90, 180 "
+			   "or 270; flip: RKV_CAMERA_FLIP_H/V; backend: auto, cpu, rga or mpp)");
+		return -EINVAL;
+	}
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -1009,11 +1049,16 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	c->scfg.errbuf = NULL;
 	c->scfg.errbuf_len = 0;
 	c->slots = cfg.slots ? cfg.slots : 8;
+	if (cfg.preview_width || cfg.preview_height)
+		c->slots += PREVIEW_SLOTS;
 	c->max_consumers = cfg.max_consumers;
 	c->capturing = !(cfg.flags & RKV_CAMERA_PAUSED);
 	c->cam_flags = cfg.flags;
 	c->encode = cfg.encode;
 	c->encode_quality = cfg.encode_quality;
+	c->orient.rotate = cfg.rotate;
+	c->orient.flip = cfg.flip;
+	snprintf(c->backend, sizeof(c->backend), "%s", cfg.backend ? cfg.backend : "auto");
 
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
 	c->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1044,7 +1089,8 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 		goto fail;
 	}
 
-	r = rkv__saver_open(&c->saver, c->name, cfg.save, 0, 0, why, sizeof(why));
+	r = rkv__saver_open(&c->saver, c->name, cfg.save, c->orient.rotate, c->orient.flip,
+			    c->backend, why, sizeof(why));
 	if (r)
 		goto fail;
 	struct epoll_event sev = { .events = EPOLLIN, .data.u32 = EV_SAVE };
@@ -1097,6 +1143,25 @@ int rkv_camera_create(const struct rkv_camera_config *cfg_in, rkv_camera **out)
 	snprintf(c->st.source, sizeof(c->st.source), "%s %s", c->info.backend,
 		 c->info.device[0] ? c->info.device : "");
 	snprintf(c->st.pool, sizeof(c->st.pool), "%s", c->pool_name);
+	if (cfg.preview_width || cfg.preview_height) {
+		struct rkv__preview_config pc = {
+			.pool = c->pool_name,
+			.fourcc = c->info.fourcc,
+			.width = c->info.width,
+			.height = c->info.height,
+			.bound_w = cfg.preview_width,
+			.bound_h = cfg.preview_height,
+			.fps = cfg.preview_fps,
+			.quality = cfg.preview_quality,
+			.timestamp = !!(cfg.flags & RKV_CAMERA_PREVIEW_TIME),
+			.on = !(cfg.flags & RKV_CAMERA_PREVIEW_OFF),
+			.orient = c->orient,
+			.backend = c->backend,
+		};
+		r = rkv__preview_create(&pc, &c->pv, why, sizeof(why));
+		if (r)
+			goto fail;
+	}
 	c->win_start = mono_ns();
 	*out = c;
 	return 0;
@@ -1116,7 +1181,8 @@ static void back_to_zero_copy(rkv_camera *c, int64_t now)
 	struct rkv_pool_stats ps;
 
 	if (!c->ext_copy || c->source_down || (c->cam_flags & RKV_CAMERA_COPY) ||
-	    rkv_producer_stats(c->p, &ps, sizeof(ps)) != 0 || ps.consumers != 0)
+	    rkv_producer_stats(c->p, &ps, sizeof(ps)) != 0 ||
+	    ps.consumers != rkv__preview_attached(c->pv))
 		return;
 	source_close(c);
 	c->source_down = 1;
@@ -1250,10 +1316,31 @@ int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *out, size_t size)
 		st.skipped += st.encode_skipped;
 		st.pool_dropped += fail;
 	}
+	rkv__preview_stats(c->pv, &st);
 	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
 	if (size > sizeof(st))
 		memset((char *)out + sizeof(st), 0, size - sizeof(st));
 	return 0;
+}
+
+int rkv_camera_preview(rkv_camera *c, int on)
+{
+	if (!c)
+		return -EINVAL;
+	if (!c->pv)
+		return -ENOTSUP;
+	rkv__preview_set(c->pv, on);
+	return 0;
+}
+
+const struct rkv__orient *rkv__camera_orient(const rkv_camera *c)
+{
+	return &c->orient;
+}
+
+const char *rkv__camera_backend(const rkv_camera *c)
+{
+	return c->backend;
 }
 
 void rkv_camera_destroy(rkv_camera *c)
@@ -1265,6 +1352,7 @@ void rkv_camera_destroy(rkv_camera *c)
 			close(c->clients[i].fd);
 	if (c->ctl_fd >= 0)
 		close(c->ctl_fd);
+	rkv__preview_destroy(c->pv); /* its worker reads the pool */
 	/* The pool first: consumers keep the frames they hold, and with the
 	 * source closed next no buffer goes back to the driver to be
 	 * overwritten under them. The encoder, which publishes into it,

@@ -30,4 +30,23 @@ int rkv__control_addr(const char *camera, struct sockaddr_un *sun, socklen_t *le
 int rkv__camera_request(rkv_camera *c, const char *req, size_t len, char *reply,
 			size_t reply_len, struct rkv__save_req *snap);
 
+/*
+ * How the camera's images are turned (rkv_camera_config.rotate and flip):
+ * rotate 0/90/180/270 clockwise, then flip (RKV_CAMERA_FLIP_*, the values
+ * of rkv_transform.flip), so both copy straight into a struct
+ * rkv_transform. Applied to the preview and to saved images, never to the
+ * pool's frames. Fixed at create; any thread may read it.
+ */
+struct rkv__orient {
+	uint32_t rotate;
+	uint32_t flip;
+};
+
+/* Camera @c's orientation, valid as long as @c. */
+const struct rkv__orient *rkv__camera_orient(const rkv_camera *c);
+
+/* The image backend @c was configured with ("auto", "cpu", "rga", "mpp"),
+ * for rkv_imgops_config.backend; valid as long as @c. */
+const char *rkv__camera_backend(const rkv_camera *c);
+
 #endif /* RKV_CAMERA_PRIVATE_H */

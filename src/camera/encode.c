@@ -134,9 +134,10 @@ static void *encoder(void *arg)
 	return NULL;
 }
 
-int rkv__encoder_open(rkv__encoder **out, rkv_producer *p, uint32_t quality)
+int rkv__encoder_open(rkv__encoder **out, rkv_producer *p, uint32_t quality,
+		      const char *backend)
 {
-	struct rkv_imgops_config oc = { .backend = "auto" };
+	struct rkv_imgops_config oc = { .backend = backend ? backend : "auto" };
 	rkv__encoder *e = calloc(1, sizeof(*e));
 	int r;
 

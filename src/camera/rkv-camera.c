@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rkv-camera - run one camera: a source publishing into a pool, with a
- * control channel (rkv status / capture / fps / snapshot).
+ * control channel (rkv status / capture / fps / snapshot / preview), and
+ * optionally a JPEG preview in a second pool.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -95,7 +96,7 @@ static void usage(FILE *f)
 		"  --fps N            frames per second asked of the source (default 30)\n"
 		"  --format FOURCC    NV12, YUYV, YU12, RGB3, BGR3, ... (default: the source's)\n"
 		"  --slots N          pool slots (default 8; zero-copy: the driver gets N + 2\n"
-		"                     buffers, which are the pool's slots)\n"
+		"                     buffers, which are the pool's slots; a preview adds 2)\n"
 		"  --copy             copy frames into the pool even where the device can\n"
 		"                     export its buffers (the zero-copy path, by default)\n"
 		"  --paused           start with publishing stopped (rkv capture NAME start)\n"
@@ -112,6 +113,18 @@ static void usage(FILE *f)
 		"  --encode jpeg      publish every frame JPEG-encoded (an encoder thread;\n"
 		"                     consumers decode with rkv_imgops_decode_view)\n"
 		"  --encode-quality Q its JPEG quality, 1..100 (default 85)\n"
+		"  --preview WxH      also publish JPEGs of the frames into pool POOL.preview,\n"
+		"                     at most WxH, keeping the aspect ratio (0 leaves a side\n"
+		"                     free: 640x0), never larger than the frames, sides even;\n"
+		"                     encoded only while a consumer is attached to it\n"
+		"  --preview-fps N    previews a second at most (default 10)\n"
+		"  --preview-quality Q  JPEG quality 1..100 (default 75)\n"
+		"  --preview-timestamp  draw the capture's wall-clock time on the preview\n"
+		"  --preview-off      start with the preview off (rkv preview NAME on)\n"
+		"  --rotate DEG       turn the preview (and saved images) 0, 90, 180 or 270\n"
+		"                     degrees clockwise; 90 and 270 swap the preview's sides\n"
+		"  --flip h|v|hv      then mirror them left-right (h) and/or upside down (v)\n"
+		"  --backend B        image backend: auto (default), cpu, rga, mpp\n"
 		"  --quiet            no status line every 5 s\n"
 		"  --help             this text\n"
 		"\n"
@@ -171,6 +184,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--copy")) {
 			cfg.flags |= RKV_CAMERA_COPY;
 			continue;
+		} else if (!strcmp(a, "--preview-timestamp")) {
+			cfg.flags |= RKV_CAMERA_PREVIEW_TIME;
+			continue;
+		} else if (!strcmp(a, "--preview-off")) {
+			cfg.flags |= RKV_CAMERA_PREVIEW_OFF;
+			continue;
 		} else if (!v) {
 			bad = 1;
 		} else if (!strcmp(a, "--name")) {
@@ -218,6 +237,24 @@ int main(int argc, char **argv)
 			uint32_t mb;
 			bad = parse_u32(v, &mb) || mb == 0;
 			save.max_bytes = (uint64_t)mb << 20;
+		} else if (!strcmp(a, "--preview")) {
+			char x;
+			bad = sscanf(v, "%u%c%u", &cfg.preview_width, &x, &cfg.preview_height) != 3 ||
+			      x != 'x' || (!cfg.preview_width && !cfg.preview_height);
+		} else if (!strcmp(a, "--preview-fps")) {
+			bad = parse_u32(v, &cfg.preview_fps) || cfg.preview_fps == 0 || cfg.preview_fps > 1000;
+		} else if (!strcmp(a, "--preview-quality")) {
+			bad = parse_u32(v, &cfg.preview_quality) || cfg.preview_quality == 0 ||
+			      cfg.preview_quality > 100;
+		} else if (!strcmp(a, "--rotate")) {
+			bad = parse_u32(v, &cfg.rotate) || cfg.rotate % 90 || cfg.rotate > 270;
+		} else if (!strcmp(a, "--flip")) {
+			cfg.flip = !strcmp(v, "h") ? RKV_CAMERA_FLIP_H : !strcmp(v, "v") ? RKV_CAMERA_FLIP_V
+				 : !strcmp(v, "hv") || !strcmp(v, "vh") ? RKV_CAMERA_FLIP_H | RKV_CAMERA_FLIP_V : 0;
+			bad = cfg.flip == 0;
+		} else if (!strcmp(a, "--backend")) {
+			cfg.backend = v;
+			bad = strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "rga") && strcmp(v, "mpp");
 		} else {
 			bad = 1;
 		}
@@ -250,6 +287,10 @@ int main(int argc, char **argv)
 	       "\"@rkvision-ctl/%s\"\n",
 	       cfg.name, st.source, st.width, st.height, fcc, st.pool,
 	       st.zero_copy ? "zero-copy" : "copy", cfg.name);
+	if (cfg.preview_width || cfg.preview_height)
+		printf("rkv-camera: preview: pool '%s.preview', %ux%u JPEG q%u, at most %u fps, %s\n",
+		       st.pool, st.preview_width, st.preview_height, st.preview_quality, st.preview_fps,
+		       st.preview_on ? "on" : "off");
 	fflush(stdout);
 	if (cfg.flags & RKV_CAMERA_COPY)
 		fprintf(stderr, "rkv-camera: copy: --copy given\n");

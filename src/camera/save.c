@@ -727,10 +727,10 @@ static void *worker(void *arg)
 /* ==== open / close ========================================================== */
 
 int rkv__saver_open(rkv__saver **out, const char *camera, const struct rkv_camera_save *cfg,
-		    uint32_t rotate, uint32_t flip, char *why, size_t why_len)
+		    uint32_t rotate, uint32_t flip, const char *backend, char *why, size_t why_len)
 {
 	struct rkv_camera_save c;
-	struct rkv_imgops_config oc = { .backend = "auto" };
+	struct rkv_imgops_config oc = { .backend = backend ? backend : "auto" };
 	rkv__saver *s;
 	int r;
 

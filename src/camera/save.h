@@ -45,10 +45,11 @@ typedef struct rkv__saver rkv__saver;
  * its worker. JPEG and PNG saves are turned @rotate degrees clockwise (0,
  * 90, 180, 270) and then flipped as @flip says (RKV_FLIP_* of
  * rkv/imgops.h), the camera's orientation; raw saves are the frame as
- * captured. 0, -EINVAL (@why says which field), -ENOMEM, or what
+ * captured. @backend is the image backend (rkv/imgops.h; NULL: "auto").
+ * 0, -EINVAL (@why says which field), -ENOMEM, or what
  * pthread_create or eventfd give. */
 int rkv__saver_open(rkv__saver **out, const char *camera, const struct rkv_camera_save *cfg,
-		    uint32_t rotate, uint32_t flip, char *why, size_t why_len);
+		    uint32_t rotate, uint32_t flip, const char *backend, char *why, size_t why_len);
 
 /* Stop the worker (after the save it is doing), fail what waits, free. */
 void rkv__saver_close(rkv__saver *s);
@@ -91,7 +92,8 @@ typedef struct rkv__encoder rkv__encoder;
  * whose slots must hold rkv_imgops_jpeg_bound() of the frames. It is @p's
  * only user from then on (but for stats). 0, -ENOMEM or what
  * rkv_imgops_open and pthread_create give. */
-int rkv__encoder_open(rkv__encoder **out, rkv_producer *p, uint32_t quality);
+int rkv__encoder_open(rkv__encoder **out, rkv_producer *p, uint32_t quality,
+		      const char *backend);
 
 /* Stop the thread (after the frame it is encoding) and free. */
 void rkv__encoder_close(rkv__encoder *e);

@@ -10,6 +10,7 @@
  *   rkv fps CAMERA N
  *   rkv snapshot CAMERA [--format jpeg|png|raw] [--quality Q] [--seq N] [-o FILE]
  *                       [--json]
+ *   rkv preview CAMERA on|off [--json]
  *
  * Exit status: 0 done; 1 the command failed (no such pool, not admitted,
  * the producer went away); 2 bad usage. Errors go to stderr as one line.
@@ -74,6 +75,10 @@ static void usage(FILE *f)
 		"      --seq N             frame N, which the camera has not captured yet\n"
 		"      -o FILE             into FILE instead (the camera writes it)\n"
 		"      --json              the camera's answer (path, seq, ...) as JSON\n"
+		"  preview CAMERA on|off [--json]\n"
+		"                          switch the camera's JPEG preview (pool\n"
+		"                          CAMERA's-pool.preview) on or off; it encodes only\n"
+		"                          while a consumer is attached to that pool\n"
 		"  help                    this text\n"
 		"\n"
 		"Exit status: 0 done, 1 the command failed, 2 bad usage.\n");
@@ -502,6 +507,19 @@ static void print_status(struct json_object *o)
 	       jdbl(o, "publish_fps"), jint(o, "fps") ? jstr(o, "fps") : "none", jint(o, "consumers"),
 	       jint(o, "captured"), jint(o, "published"), jint(o, "skipped"), jint(o, "pool_dropped"),
 	       jint(o, "source_dropped"), jint(o, "source_errors"), jint(o, "snapshots"));
+	struct json_object *p, *ops;
+	if (json_object_object_get_ex(o, "preview", &p) && json_object_is_type(p, json_type_object)) {
+		json_object_object_get_ex(p, "imgops", &ops);
+		printf("    preview '%s': %s%s, %" PRId64 "x%" PRId64 " JPEG q%" PRId64 ", at most %" PRId64
+		       " fps, encoded %" PRId64 ", skipped %" PRId64 ", errors %" PRId64
+		       ", backend %s (fallbacks %" PRId64 ")%s%s\n",
+		       jstr(p, "pool"), jint(p, "on") ? "on" : "off",
+		       jint(p, "on") ? (jint(p, "active") ? ", encoding" : ", nobody watching") : "",
+		       jint(p, "width"), jint(p, "height"), jint(p, "quality"), jint(p, "fps"),
+		       jint(p, "encoded"), jint(p, "skipped"), jint(p, "errors"),
+		       ops ? jstr(ops, "backend") : "?", ops ? jint(ops, "fallbacks") : 0,
+		       jstr(p, "error")[0] ? "; last error: " : "", jstr(p, "error"));
+	}
 }
 
 static int cmd_status(int argc, char **argv)
@@ -697,6 +715,56 @@ static int cmd_snapshot(int argc, char **argv)
 	return 0;
 }
 
+/* preview CAMERA on|off [--json] */
+static int cmd_preview(int argc, char **argv)
+{
+	const char *camera = NULL, *state = NULL;
+	struct json_object *req, *o, *p;
+	int json = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (argv[i][0] != '-' && !camera) {
+			camera = argv[i];
+		} else if (argv[i][0] != '-' && !state) {
+			state = argv[i];
+		} else {
+			fprintf(stderr, "%s preview: unknown option '%s'\n", prog, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!camera || !state) {
+		fprintf(stderr, "%s preview: usage: rkv preview CAMERA on|off [--json]\n", prog);
+		return EXIT_USAGE;
+	}
+	if (strcmp(state, "on") && strcmp(state, "off")) {
+		fprintf(stderr, "%s preview: on or off, not '%s'\n", prog, state);
+		return EXIT_USAGE;
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "cmd", json_object_new_string("preview"));
+	json_object_object_add(req, "on", json_object_new_boolean(!strcmp(state, "on")));
+	int r = call("preview", camera, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &o,
+		     5000000000LL);
+	json_object_put(req);
+	if (r)
+		return r;
+	if (json) {
+		print_json(json_object_object_get_ex(o, "preview", &p) ? p : o);
+	} else {
+		json_object_object_get_ex(o, "preview", &p);
+		printf("%s: preview '%s' %s, %" PRId64 "x%" PRId64 ", encoded %" PRId64 ", skipped %" PRId64
+		       "\n", camera, jstr(p, "pool"), jint(p, "on") ? "on" : "off", jint(p, "width"),
+		       jint(p, "height"), jint(p, "encoded"), jint(p, "skipped"));
+	}
+	json_object_put(o);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -713,6 +781,8 @@ int main(int argc, char **argv)
 		return cmd_set(argc - 1, argv + 1);
 	if (strcmp(argv[1], "snapshot") == 0)
 		return cmd_snapshot(argc - 1, argv + 1);
+	if (strcmp(argv[1], "preview") == 0)
+		return cmd_preview(argc - 1, argv + 1);
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
