@@ -18,6 +18,7 @@ test: all
 bench: all
 	$(BUILD)/bench/rkv-bench $(BENCH_ARGS)
 	if [ -x $(BUILD)/bench/rkv-bench-imgops ]; then $(BUILD)/bench/rkv-bench-imgops; fi
+	if [ -x $(BUILD)/src/rkv-camera ]; then tools/bench-preview.sh $(BUILD); fi
 
 demo: all
 	$(BUILD)/demo/rkv-demo $(DEMO_ARGS)
