@@ -18,6 +18,10 @@
  *       Views the producer could forge are refused: bytes_used beyond the
  *       capacity (-EINVAL), a truncated JPEG and one whose size is not the
  *       descriptor's (-EBADMSG).
+ *   imgcheck hold POOL SECONDS RAWFILE
+ *       attach to POOL (latest), acquire one frame, write its bytes into
+ *       RAWFILE, print {"seq": N} and hold the frame SECONDS before
+ *       releasing it: a frame a consumer holds, for a snapshot of it.
  * Exit status 0 when it could look (the caller judges the figures), 1 with
  * a message on stderr when it could not.
  */
@@ -267,13 +271,40 @@ static int cmd_pool(char **argv)
 	return 0;
 }
 
+static int cmd_hold(char **argv)
+{
+	struct rkv_consumer_opts o = { .policy = RKV_POLICY_LATEST };
+	rkv_consumer *c;
+	struct rkv_view v;
+	FILE *f;
+	int r = rkv_consumer_attach(argv[0], &o, &c);
+
+	if (r)
+		die("cannot attach to %s", argv[0], -r);
+	r = rkv_consumer_acquire(c, &v, 10 * 1000000000ll);
+	if (r)
+		die("no frame from %s", argv[0], -r);
+	f = fopen(argv[2], "wb");
+	if (!f || fwrite(v.data, 1, v.frame.bytes_used, f) != v.frame.bytes_used || fclose(f))
+		die("cannot write %s", argv[2], errno);
+	printf("{\"seq\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n", v.frame.seq, v.frame.bytes_used);
+	fflush(stdout);
+	usleep((useconds_t)(atof(argv[1]) * 1e6));
+	rkv_consumer_release(c, &v);
+	rkv_consumer_detach(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "hold"))
+		return cmd_hold(argv + 2);
 	if (argc == 7 && !strcmp(argv[1], "file"))
 		return cmd_file(argv + 2);
 	if (argc == 7 && !strcmp(argv[1], "pool"))
 		return cmd_pool(argv + 2);
 	fprintf(stderr, "usage: imgcheck file IMAGE RAW FOURCC WxH SEQ\n"
-			"       imgcheck pool POOL CAMERA WxH FRAMES RAWFILE\n");
+			"       imgcheck pool POOL CAMERA WxH FRAMES RAWFILE\n"
+			"       imgcheck hold POOL SECONDS RAWFILE\n");
 	return 2;
 }

@@ -7,7 +7,8 @@ Runs rkv-camera on the test pattern and checks:
   UTC time, sequence), the answer's path and seq, and the content (the PNG
   decoded equals the raw frame of the same seq converted to RGB exactly,
   the JPEG's PSNR against it; the raw frame is exactly the test pattern's);
-  -o FILE (format by extension); "seq" for a frame to come and one gone;
+  -o FILE (format by extension); "seq" for a frame to come, for one a
+  consumer still holds (saved: exactly its bytes), and one gone;
   bad requests; an unwritable directory (an error answer, a counter, the
   camera goes on); periodic saves with a size cap (the oldest removed, the
   total kept under the cap); a pile-up of slow saves (PNG at zlib level 9
@@ -119,6 +120,28 @@ def main():
                     fail("snapshots of frame %d: %d %d" % (seq2, p1.returncode, p2.returncode))
                 img = json.loads(o1)["path"]
                 figures[fmt] = check_image(imgcheck, img, raw, "640x480", seq2, fmt)
+
+            # a frame captured already that a consumer still holds: saved (a
+            # raw copy equal to the held bytes, a PNG equal to them converted)
+            held = os.path.join(tmp, "held.raw")
+            h = subprocess.Popen([imgcheck, "hold", name, "3", held], stdout=subprocess.PIPE,
+                                 text=True)
+            try:
+                hs = json.loads(h.stdout.readline())["seq"]
+                while status(rkv, name)["captured"] < hs + 10:
+                    time.sleep(0.05)
+                out = os.path.join(tmp, "held-snap.raw")
+                a = json.loads(run([rkv, "snapshot", name, "--seq", str(hs), "-o", out, "--json"],
+                                   0).stdout)
+                if a["seq"] != hs or open(out, "rb").read() != open(held, "rb").read():
+                    fail("a snapshot of held frame %d is not its bytes: %r" % (hs, a))
+                a = json.loads(run([rkv, "snapshot", name, "--seq", str(hs), "--format", "png",
+                                    "--json"], 0).stdout)
+                check_image(imgcheck, a["path"], held, "640x480", hs, "png")
+            finally:
+                h.wait(30)
+            if h.returncode != 0:
+                fail("imgcheck hold exited %d" % h.returncode)
 
             # -o FILE: the format from its extension, relative names made absolute
             for ext, fmt in ((".png", "png"), (".JPEG", "jpeg"), (".bin", "raw")):

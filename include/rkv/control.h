@@ -29,10 +29,15 @@
  *                                      any other is raw), without a path the
  *                                      camera's save format
  *                         "quality": JPEG 1..100, PNG zlib level 0..9
- *                         "seq": N     frame N instead of the next one; N
- *                                      must not be captured yet (an error
- *                                      answer, ENODATA, says so; also when
- *                                      the source skips frame N)
+ *                         "seq": N     frame N instead of the next one: a
+ *                                      frame to come, or one captured
+ *                                      already whose bytes the camera still
+ *                                      has (a consumer holds it or has it
+ *                                      queued, or its slot was not used
+ *                                      again; among the last 64 published;
+ *                                      not with encoded frames);
+ *                                      else an error answer, ENODATA (also
+ *                                      when the source skips frame N)
  *                                      One snapshot at a time per connection
  *                                      (EBUSY); a save dropped because the
  *                                      saver was behind answers ECANCELED

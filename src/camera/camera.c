@@ -57,6 +57,7 @@
 #define EV_CTL 3u
 #define EV_POOL 4u
 #define EV_SAVE 5u /* the saver has answers */
+#define KEPT 64    /* published frames remembered for snapshots of them */
 #define EV_CLIENT 16u /* + client index */
 #define BACKOFF_MIN_NS 100000000LL
 #define BACKOFF_MAX_NS 5000000000LL
@@ -114,6 +115,18 @@ struct rkv_camera {
 	uint32_t encode, encode_quality;
 	uint64_t enc_seen;          /* the encoder's published count, for publish_fps */
 	int64_t last_seq;           /* the newest frame captured; -1: none yet */
+	/* The copy path's last KEPT frames published, for snapshots of a
+	 * frame captured already (snapshot "seq"): an entry lasts until its
+	 * slot is loaned again (only this thread loans, so its bytes are the
+	 * frame's until then). */
+	struct kept {
+		int used;
+		uint32_t slot;
+		struct rkv_frame frame;
+		const void *data;
+		int sync_fd;        /* a DMA-BUF slot (ext_copy): sync around reads; else -1 */
+	} kept[KEPT];
+	unsigned kept_next;
 
 	int source_down;            /* the source broke: reopen at reopen_at */
 	int ended;                  /* the source ended (a file, no loop): run returns */
@@ -384,6 +397,9 @@ static void accept_clients(rkv_camera *c)
 	}
 }
 
+static int snapshot_want(rkv_camera *c, int i, const struct rkv__save_req *snap, char *reply,
+			 size_t reply_len);
+
 static void client_readable(rkv_camera *c, int i, uint32_t events)
 {
 	char req[RKV_CONTROL_REQUEST_MAX + 1];
@@ -405,7 +421,7 @@ static void client_readable(rkv_camera *c, int i, uint32_t events)
 	else if (c->clients[i].snapshot)
 		client_send(c, i, "{\"ok\":false,\"error\":\"a snapshot of this connection is "
 				  "under way; wait for its answer\",\"errno\":16}");
-	else if (rkv__saver_want(c->saver, &snap, client_tag(c, i), c->last_seq, reply, sizeof(reply)))
+	else if (snapshot_want(c, i, &snap, reply, sizeof(reply)))
 		client_send(c, i, reply);
 	else
 		c->clients[i].snapshot = 1; /* answered once saved (saver_answers) */
@@ -463,27 +479,82 @@ static void dmabuf_sync(int fd, uint64_t flags)
 }
 
 /* Copy @f into a free slot and publish it. */
+/* Forget the kept frames in slot @slot (about to be written), or every
+ * one (@slot UINT32_MAX: the pool changes). */
+static void kept_drop(rkv_camera *c, uint32_t slot)
+{
+	for (unsigned i = 0; i < KEPT; i++)
+		if (c->kept[i].used && (slot == UINT32_MAX || c->kept[i].slot == slot))
+			c->kept[i].used = 0;
+}
+
 static int publish_copy(rkv_camera *c, const struct rkv_source_frame *f)
 {
 	struct rkv_loan l;
-	int r = rkv_producer_loan(c->p, &l, 0);
+	uint8_t *dst;
+	int r = rkv_producer_loan(c->p, &l, 0), fd = -1;
 
 	if (r)
 		return r;
+	kept_drop(c, l.slot);
 	if (c->ext_copy) {
-		int fd = c->slot_fds[l.slot];
+		fd = c->slot_fds[l.slot];
+		dst = c->slot_map[l.slot] + l.fd_offset;
 		dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE);
-		memcpy(c->slot_map[l.slot] + l.fd_offset, f->data, f->frame.bytes_used);
+		memcpy(dst, f->data, f->frame.bytes_used);
 		dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE);
 	} else {
-		memcpy(l.data, f->data, f->frame.bytes_used);
+		dst = l.data;
+		memcpy(dst, f->data, f->frame.bytes_used);
 	}
 	r = rkv_producer_publish(c->p, &l, &f->frame);
 	if (r < 0 && r != -EINTR) {
 		rkv_producer_cancel(c->p, &l);
 		return r;
 	}
+	struct kept *k = &c->kept[c->kept_next++ % KEPT];
+	*k = (struct kept){ .used = 1, .slot = l.slot, .frame = f->frame, .data = dst, .sync_fd = fd };
 	return 0;
+}
+
+/* Frame @seq, captured and still in the camera's hands: a kept copy-path
+ * frame, or a zero-copy buffer consumers still hold or have queued (not
+ * back at the driver). 1 and *@k filled, or 0. */
+static int kept_find(const rkv_camera *c, uint64_t seq, struct kept *k)
+{
+	for (unsigned i = 0; i < KEPT; i++)
+		if (c->kept[i].used && c->kept[i].frame.seq == seq) {
+			*k = c->kept[i];
+			return 1;
+		}
+	for (uint32_t s = 0; c->zc && s < c->nbufs; s++)
+		if (c->is_pending[s] && c->pending[s].frame.seq == seq) {
+			*k = (struct kept){ .used = 1, .slot = s, .frame = c->pending[s].frame,
+					    .data = c->pending[s].data, .sync_fd = -1 };
+			return 1;
+		}
+	return 0;
+}
+
+/* A snapshot request @snap from client @i: of a frame to come (the saver
+ * waits for it), or of one captured already and still here (copied to
+ * the saver now). 0: answered later; else an error answer in @reply. */
+static int snapshot_want(rkv_camera *c, int i, const struct rkv__save_req *snap, char *reply,
+			 size_t reply_len)
+{
+	struct kept k;
+
+	if (snap->has_seq && c->last_seq >= 0 && snap->seq <= (uint64_t)c->last_seq &&
+	    kept_find(c, snap->seq, &k)) {
+		if (k.sync_fd >= 0)
+			dmabuf_sync(k.sync_fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ);
+		int r = rkv__saver_want_frame(c->saver, snap, client_tag(c, i), &k.frame, k.data,
+					      reply, reply_len);
+		if (k.sync_fd >= 0)
+			dmabuf_sync(k.sync_fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ);
+		return r;
+	}
+	return rkv__saver_want(c->saver, snap, client_tag(c, i), c->last_seq, reply, reply_len);
 }
 
 /* Publish @f in its own buffer's slot; it is pending from then on. */
@@ -730,6 +801,7 @@ static void drain_source(rkv_camera *c)
 
 static void zc_free(rkv_camera *c)
 {
+	kept_drop(c, UINT32_MAX); /* copies in the slots unmapped here */
 	for (uint32_t i = 0; i < c->nbufs; i++) {
 		if (c->slot_map && c->slot_map[i])
 			munmap(c->slot_map[i], c->slot_len[i]);
@@ -858,6 +930,7 @@ static int zc_setup(rkv_camera *c, const char *notes, char *reason, size_t reaso
 	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, rkv_producer_fd(c->p), &ev) < 0) {
 		r = -errno;
 		set_reason(why, why_len, "cannot watch the pool: %s", strerror(-r));
+		kept_drop(c, UINT32_MAX);
 		rkv_producer_destroy(c->p);
 		c->p = NULL;
 		zc_free(c);
@@ -901,6 +974,7 @@ static int copy_pool(rkv_camera *c, char *why, size_t why_len)
 		r = rkv__encoder_open(&c->enc, c->p, c->encode_quality ? c->encode_quality : 85,
 				      c->backend);
 		if (r) {
+			kept_drop(c, UINT32_MAX);
 			rkv_producer_destroy(c->p);
 			c->p = NULL;
 			set_reason(why, why_len, "cannot start the encoder: %s", strerror(-r));
@@ -942,6 +1016,7 @@ static int reopen_zero_copy(rkv_camera *c, char *why, size_t why_len)
 		c->capacity = old_capacity;
 		return 1;
 	}
+	kept_drop(c, UINT32_MAX);
 	rkv_producer_destroy(c->p);
 	c->p = NULL;
 	zc_free(c);
@@ -1358,6 +1433,7 @@ void rkv_camera_destroy(rkv_camera *c)
 	 * overwritten under them. The encoder, which publishes into it,
 	 * before the pool. */
 	rkv__encoder_close(c->enc);
+	kept_drop(c, UINT32_MAX);
 	rkv_producer_destroy(c->p);
 	if (c->src)
 		rkv_source_close(c->src);

@@ -278,7 +278,7 @@ int rkv__saver_want(rkv__saver *s, const struct rkv__save_req *req_in, uint64_t 
 	}
 	if (req.has_seq && last_seq >= 0 && req.seq <= (uint64_t)last_seq) {
 		snprintf(why, sizeof(why), "frame %" PRIu64 " has gone: the camera has captured up to frame "
-			 "%" PRId64 ", and a snapshot takes a frame not captured yet (or the next one)",
+			 "%" PRId64 ", and a snapshot takes a frame still in its pool or one to come",
 			 req.seq, last_seq);
 		error_text(reply, reply_len, ENODATA, why);
 		return -ENODATA;
@@ -293,6 +293,24 @@ int rkv__saver_want(rkv__saver *s, const struct rkv__save_req *req_in, uint64_t 
 	}
 	error_text(reply, reply_len, EBUSY, "too many snapshot requests are waiting for their frames");
 	return -EBUSY;
+}
+
+static void submit(rkv__saver *s, uint64_t tag, const struct rkv__save_req *req,
+		   const struct rkv_frame *f, const void *data);
+
+int rkv__saver_want_frame(rkv__saver *s, const struct rkv__save_req *req_in, uint64_t tag,
+			  const struct rkv_frame *f, const void *data, char *reply,
+			  size_t reply_len)
+{
+	struct rkv__save_req req = *req_in;
+	char why[256];
+
+	if (resolve(s, &req, why, sizeof(why))) {
+		error_text(reply, reply_len, EINVAL, why);
+		return -EINVAL;
+	}
+	submit(s, tag, &req, f, data);
+	return 0;
 }
 
 void rkv__saver_cancel(rkv__saver *s, uint64_t tag)

@@ -65,6 +65,16 @@ int rkv__saver_fd(const rkv__saver *s);
 int rkv__saver_want(rkv__saver *s, const struct rkv__save_req *req, uint64_t tag,
 		    int64_t last_seq, char *reply, size_t reply_len);
 
+/*
+ * Camera thread: request @req for client @tag (nonzero) of frame @f, one
+ * captured already and still in the camera's hands (its @f->bytes_used
+ * bytes at @data, copied before this returns). Returns 0 (answered later,
+ * by rkv__saver_answer), or -errno with an error answer in @reply.
+ */
+int rkv__saver_want_frame(rkv__saver *s, const struct rkv__save_req *req, uint64_t tag,
+			  const struct rkv_frame *f, const void *data, char *reply,
+			  size_t reply_len);
+
 /* Camera thread: client @tag is gone; its request is forgotten. */
 void rkv__saver_cancel(rkv__saver *s, uint64_t tag);
 
