@@ -86,6 +86,8 @@ extern "C" {
 
 typedef struct rkv_camera rkv_camera;
 struct rkv_camera_save;
+struct rkv_imgops_info;
+struct rkv_imgops_stats;
 
 /* rkv_camera_config.flags */
 #define RKV_CAMERA_PAUSED (1u << 0) /* start with publishing stopped */
@@ -250,6 +252,25 @@ int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *st, size_t size);
  * the camera has no preview; -EINVAL: @c is NULL.
  */
 int rkv_camera_preview(rkv_camera *c, int on);
+
+/* rkv_camera_imgops()'s @which: the camera's users of the image layer,
+ * each with its own context (rkv/imgops.h) on its own thread */
+#define RKV_CAMERA_IMGOPS_PREVIEW 0u /* the preview's worker */
+#define RKV_CAMERA_IMGOPS_SAVE    1u /* the saver (snapshots, periodic saves) */
+#define RKV_CAMERA_IMGOPS_ENCODE  2u /* the encoder (@encode RKV_FMT_JPEG) */
+#define RKV_CAMERA_IMGOPS_USERS   3u
+
+/*
+ * What image user @which of @c got: its chain and why a hardware backend
+ * was left out (rkv_imgops_info(), into @info of @info_size bytes) and its
+ * counters (rkv_imgops_stats(), into @st of @st_size bytes); a size of 0
+ * skips that one (its pointer may then be NULL), a prefix is fine. Any
+ * thread, while the camera runs. 0; -ENOENT: @c has no such user (no
+ * preview, not encoding); -EINVAL: @c NULL, an unknown @which, a NULL
+ * pointer with a nonzero size, or a size the image layer refuses.
+ */
+int rkv_camera_imgops(rkv_camera *c, unsigned which, struct rkv_imgops_info *info,
+		      size_t info_size, struct rkv_imgops_stats *st, size_t st_size);
 
 /* Close the control channel, the pool and the source. @c may be NULL. */
 void rkv_camera_destroy(rkv_camera *c);

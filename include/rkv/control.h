@@ -11,7 +11,8 @@
  *
  *   {"cmd": "status"}                  the camera's state and counters
  *                                      (with a preview: "preview", its state,
- *                                      counters and image backend)
+ *                                      counters and image backend; "save"
+ *                                      and, encoding, "encoder": theirs)
  *   {"cmd": "capture", "on": true}     start (true) or stop (false) publishing
  *   {"cmd": "fps", "fps": 15}          publish at most this many frames a
  *                                      second (0: every frame the source gives)

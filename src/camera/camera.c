@@ -235,6 +235,25 @@ static struct json_object *status_json(rkv_camera *c)
 	}
 	if (c && c->pv)
 		json_object_object_add(o, "preview", rkv__preview_json(c->pv));
+	/* the saver's and the encoder's image work, as the preview's */
+	if (c && c->saver) {
+		struct json_object *sv = json_object_new_object();
+		json_object_object_add(sv, "dir", json_object_new_string(rkv__saver_dir(c->saver)));
+		json_object_object_add(sv, "saved", json_object_new_int64((int64_t)st.snapshots));
+		json_object_object_add(sv, "errors", json_object_new_int64((int64_t)st.save_errors));
+		json_object_object_add(sv, "dropped", json_object_new_int64((int64_t)st.save_dropped));
+		json_object_object_add(sv, "imgops", rkv__imgops_json(rkv__saver_ops(c->saver)));
+		json_object_object_add(o, "save", sv);
+	}
+	if (c && c->enc) {
+		struct json_object *en = json_object_new_object();
+		json_object_object_add(en, "format", json_object_new_string("jpeg"));
+		json_object_object_add(en, "quality", json_object_new_int64(
+			c->encode_quality ? c->encode_quality : 85));
+		json_object_object_add(en, "skipped", json_object_new_int64((int64_t)st.encode_skipped));
+		json_object_object_add(en, "imgops", rkv__imgops_json(rkv__encoder_ops(c->enc)));
+		json_object_object_add(o, "encoder", en);
+	}
 	return o;
 }
 
@@ -1396,6 +1415,35 @@ int rkv_camera_stats(rkv_camera *c, struct rkv_camera_stats *out, size_t size)
 	if (size > sizeof(st))
 		memset((char *)out + sizeof(st), 0, size - sizeof(st));
 	return 0;
+}
+
+int rkv_camera_imgops(rkv_camera *c, unsigned which, struct rkv_imgops_info *info,
+		      size_t info_size, struct rkv_imgops_stats *st, size_t st_size)
+{
+	const rkv_imgops *ops;
+	int r;
+
+	if (!c || (!info && info_size) || (!st && st_size))
+		return -EINVAL;
+	switch (which) {
+	case RKV_CAMERA_IMGOPS_PREVIEW:
+		ops = rkv__preview_ops(c->pv);
+		break;
+	case RKV_CAMERA_IMGOPS_SAVE:
+		ops = c->saver ? rkv__saver_ops(c->saver) : NULL;
+		break;
+	case RKV_CAMERA_IMGOPS_ENCODE:
+		ops = c->enc ? rkv__encoder_ops(c->enc) : NULL;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!ops)
+		return -ENOENT;
+	r = info_size ? rkv_imgops_info(ops, info, info_size) : 0;
+	if (r == 0 && st_size)
+		r = rkv_imgops_stats(ops, st, st_size);
+	return r;
 }
 
 int rkv_camera_preview(rkv_camera *c, int on)

@@ -14,6 +14,9 @@
 
 #include "camera/save.h"
 
+struct json_object;
+typedef struct rkv_imgops rkv_imgops;
+
 #define RKV_CONTROL_PREFIX "rkvision-ctl/"
 
 /* The abstract address of camera @camera's control channel; 0 or -EINVAL. */
@@ -48,5 +51,14 @@ const struct rkv__orient *rkv__camera_orient(const rkv_camera *c);
 /* The image backend @c was configured with ("auto", "cpu", "rga", "mpp"),
  * for rkv_imgops_config.backend; valid as long as @c. */
 const char *rkv__camera_backend(const rkv_camera *c);
+
+/*
+ * Image context @ops's chain, what was refused and its counters, as the
+ * status answer's "imgops" object (a new object the caller owns): backend,
+ * chain, refused, done_by, calls, errors, fallbacks, fallbacks_by_op,
+ * fallback_reasons. Reads only rkv_imgops_info() and rkv_imgops_stats(),
+ * so any thread may call it while another uses @ops (imgops_json.c).
+ */
+struct json_object *rkv__imgops_json(const rkv_imgops *ops);
 
 #endif /* RKV_CAMERA_PRIVATE_H */

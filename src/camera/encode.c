@@ -188,3 +188,8 @@ void rkv__encoder_stats(rkv__encoder *e, uint64_t *encoded, uint64_t *skipped, u
 	*failed = e->failed;
 	pthread_mutex_unlock(&e->lock);
 }
+
+const rkv_imgops *rkv__encoder_ops(const rkv__encoder *e)
+{
+	return e->ops;
+}

@@ -428,52 +428,6 @@ void rkv__preview_stats(rkv__preview *pv, struct rkv_camera_stats *st)
 	st->preview_quality = pv->quality;
 }
 
-static struct json_object *imgops_json(const rkv_imgops *ops)
-{
-	static const char *const opn[] = { "transform", "jpeg_encode", "jpeg_decode", "png_encode" };
-	static const char *const why[] = { "method", "format", "size", "align", "memory", "params",
-					   "other" };
-	struct rkv_imgops_info info;
-	struct rkv_imgops_stats st;
-	struct json_object *o = json_object_new_object(), *a = json_object_new_array();
-	struct json_object *calls = json_object_new_object(), *fb = json_object_new_object();
-	struct json_object *errs = json_object_new_object(), *rs = json_object_new_object();
-	uint64_t total = 0;
-
-	memset(&info, 0, sizeof(info));
-	memset(&st, 0, sizeof(st));
-	rkv_imgops_info(ops, &info, sizeof(info));
-	rkv_imgops_stats(ops, &st, sizeof(st));
-	for (uint32_t i = 0; i < info.nbackends && i < RKV_IMGOPS_MAX_CHAIN; i++)
-		json_object_array_add(a, json_object_new_string(info.backends[i]));
-	json_object_object_add(o, "backend", json_object_new_string(info.nbackends ? info.backends[0] : ""));
-	json_object_object_add(o, "chain", a);
-	json_object_object_add(o, "refused", json_object_new_string(info.refused));
-	for (uint32_t i = 0; i < sizeof(opn) / sizeof(opn[0]); i++) {
-		json_object_object_add(calls, opn[i], json_object_new_int64((int64_t)st.calls[i]));
-		json_object_object_add(errs, opn[i], json_object_new_int64((int64_t)st.errors[i]));
-		json_object_object_add(fb, opn[i], json_object_new_int64((int64_t)st.fallbacks[i]));
-		total += st.fallbacks[i];
-	}
-	for (uint32_t i = 0; i < sizeof(why) / sizeof(why[0]); i++)
-		json_object_object_add(rs, why[i], json_object_new_int64((int64_t)st.reasons[i]));
-	/* which backend did the work: {"cpu": {"transform": n, ...}, ...} */
-	struct json_object *by = json_object_new_object();
-	for (uint32_t b = 0; b < info.nbackends && b < RKV_IMGOPS_MAX_CHAIN; b++) {
-		struct json_object *d = json_object_new_object();
-		for (uint32_t i = 0; i < sizeof(opn) / sizeof(opn[0]); i++)
-			json_object_object_add(d, opn[i], json_object_new_int64((int64_t)st.done_by[b][i]));
-		json_object_object_add(by, info.backends[b], d);
-	}
-	json_object_object_add(o, "done_by", by);
-	json_object_object_add(o, "calls", calls);
-	json_object_object_add(o, "errors", errs);
-	json_object_object_add(o, "fallbacks", json_object_new_int64((int64_t)total));
-	json_object_object_add(o, "fallbacks_by_op", fb);
-	json_object_object_add(o, "fallback_reasons", rs);
-	return o;
-}
-
 struct json_object *rkv__preview_json(rkv__preview *pv)
 {
 	struct rkv_camera_stats st;
@@ -501,8 +455,13 @@ struct json_object *rkv__preview_json(rkv__preview *pv)
 	json_object_object_add(o, "skipped", json_object_new_int64((int64_t)st.preview_skipped));
 	json_object_object_add(o, "errors", json_object_new_int64((int64_t)st.preview_errors));
 	json_object_object_add(o, "error", json_object_new_string(error));
-	json_object_object_add(o, "imgops", imgops_json(pv->ops));
+	json_object_object_add(o, "imgops", rkv__imgops_json(pv->ops));
 	return o;
+}
+
+const rkv_imgops *rkv__preview_ops(const rkv__preview *pv)
+{
+	return pv ? pv->ops : NULL;
 }
 
 /* ==== create / destroy ====================================================== */

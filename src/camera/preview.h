@@ -60,6 +60,10 @@ void rkv__preview_stats(rkv__preview *pv, struct rkv_camera_stats *st);
  * owns (state, size, rate, counters, the image backend and its counters). */
 struct json_object *rkv__preview_json(rkv__preview *pv);
 
+/* The worker's image context, for rkv_imgops_info() and
+ * rkv_imgops_stats() from any thread (NULL: @pv is NULL). */
+const rkv_imgops *rkv__preview_ops(const rkv__preview *pv);
+
 /* 1 while the worker is attached to the camera's pool as a consumer, else
  * 0 (@pv NULL: 0): the consumers the camera itself accounts for. */
 uint32_t rkv__preview_attached(rkv__preview *pv);

@@ -875,6 +875,11 @@ void rkv__saver_stats(rkv__saver *s, uint64_t *saved, uint64_t *errors, uint64_t
 	pthread_mutex_unlock(&s->lock);
 }
 
+const rkv_imgops *rkv__saver_ops(const rkv__saver *s)
+{
+	return s->ops;
+}
+
 const char *rkv__saver_dir(const rkv__saver *s)
 {
 	return s->dir;

@@ -91,6 +91,10 @@ int rkv__saver_answer(rkv__saver *s, uint64_t *tag, char *reply, size_t reply_le
 /* Counters, any thread. */
 void rkv__saver_stats(rkv__saver *s, uint64_t *saved, uint64_t *errors, uint64_t *dropped);
 
+/* The worker's image context, for rkv_imgops_info() and
+ * rkv_imgops_stats() from any thread. */
+const struct rkv_imgops *rkv__saver_ops(const rkv__saver *s);
+
 /* The directory saves go to. */
 const char *rkv__saver_dir(const rkv__saver *s);
 
@@ -114,5 +118,8 @@ void rkv__encoder_frame(rkv__encoder *e, const struct rkv_frame *f, const void *
 /* Counters, any thread: published, replaced before they were encoded, not
  * published (no free slot, or an encoding error). */
 void rkv__encoder_stats(rkv__encoder *e, uint64_t *encoded, uint64_t *skipped, uint64_t *failed);
+
+/* The encoder thread's image context, as rkv__saver_ops(). */
+const struct rkv_imgops *rkv__encoder_ops(const rkv__encoder *e);
 
 #endif /* RKV_CAMERA_SAVE_H */
