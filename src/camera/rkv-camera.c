@@ -33,6 +33,111 @@ static void say_path(const struct rkv_camera_stats *st, int always)
 	fprintf(stderr, "rkv-camera: %s\n", st->path);
 }
 
+/* The camera's image users (RKV_CAMERA_IMGOPS_*), operations
+ * (RKV_IMGOPS_OP_*) and fallback reasons (RKV_IMGOPS_WHY_*), as said. */
+static const char *const user_name[RKV_CAMERA_IMGOPS_USERS] = { "preview", "save", "encode" };
+static const char *const op_name[] = { "transform", "jpeg_encode", "jpeg_decode", "png_encode" };
+static const char *const why_name[] = { "method", "format", "size", "alignment", "memory",
+					"params", "other" };
+#define NOPS (sizeof op_name / sizeof op_name[0])
+#define NWHY (sizeof why_name / sizeof why_name[0])
+
+/* Which backends each image user got, and why a hardware one was refused
+ * (the probe step that failed), once at start. */
+static void say_images(rkv_camera *c)
+{
+	for (unsigned w = 0; w < RKV_CAMERA_IMGOPS_USERS; w++) {
+		struct rkv_imgops_info info;
+		char chain[RKV_IMGOPS_MAX_CHAIN * 18] = "";
+		size_t n = 0;
+
+		if (rkv_camera_imgops(c, w, &info, sizeof info, NULL, 0) != 0)
+			continue; /* no such user (no preview, not encoding) */
+		for (uint32_t b = 0; b < info.nbackends && b < RKV_IMGOPS_MAX_CHAIN; b++) {
+			int k = snprintf(chain + n, sizeof chain - n, "%s%.16s", b ? ", then " : "",
+					 info.backends[b]);
+			if (k < 0 || (size_t)k >= sizeof chain - n)
+				break;
+			n += (size_t)k;
+		}
+		fprintf(stderr, "rkv-camera: images (%s): %s%.256s%susing %s\n", user_name[w],
+			info.refused[0] ? "refused " : "", info.refused, info.refused[0] ? "; " : "",
+			chain);
+	}
+}
+
+/* The first fallback of each (user, operation, reason), looked at every
+ * second: at most USERS x ops x reasons lines in all. The counters are by
+ * operation and by reason, not by both: when several operations fell back
+ * in the same second, one line names them all with the reasons between
+ * them. */
+static uint64_t fb_seen[RKV_CAMERA_IMGOPS_USERS][NOPS];
+static uint64_t why_seen[RKV_CAMERA_IMGOPS_USERS][NWHY];
+static uint32_t why_said[RKV_CAMERA_IMGOPS_USERS][NOPS]; /* bit r: reason r said */
+
+static void say_fallbacks(rkv_camera *c)
+{
+	for (unsigned w = 0; w < RKV_CAMERA_IMGOPS_USERS; w++) {
+		struct rkv_imgops_info info;
+		struct rkv_imgops_stats st;
+		uint32_t fresh = 0, news = 0, ops = 0;
+		char line[256] = "";
+		size_t n = 0;
+		int k;
+
+		if (rkv_camera_imgops(c, w, &info, sizeof info, &st, sizeof st) != 0)
+			continue;
+		for (unsigned r = 0; r < NWHY; r++) {
+			if (st.reasons[r] > why_seen[w][r])
+				fresh |= 1u << r;
+			why_seen[w][r] = st.reasons[r];
+		}
+		for (unsigned op = 0; op < NOPS; op++) {
+			if (st.fallbacks[op] <= fb_seen[w][op])
+				continue;
+			fb_seen[w][op] = st.fallbacks[op];
+			ops |= 1u << op;
+			news |= fresh & ~why_said[w][op];
+		}
+		if (!news)
+			continue;
+		unsigned last = 0;
+		for (unsigned op = 0; op < NOPS; op++) {
+			if (!(ops & (1u << op)))
+				continue;
+			why_said[w][op] |= fresh;
+			last = op;
+			k = snprintf(line + n, sizeof line - n, "%s%s", n ? " and " : "", op_name[op]);
+			if (k > 0 && (size_t)k < sizeof line - n)
+				n += (size_t)k;
+		}
+		for (unsigned r = 0, first = 1; r < NWHY; r++) {
+			if (!(fresh & (1u << r)))
+				continue;
+			k = snprintf(line + n, sizeof line - n, "%s%s", first ? " fell back (" : ", ",
+				     why_name[r]);
+			if (k > 0 && (size_t)k < sizeof line - n)
+				n += (size_t)k;
+			first = 0;
+		}
+		k = snprintf(line + n, sizeof line - n, ")");
+		if (k > 0 && (size_t)k < sizeof line - n)
+			n += (size_t)k;
+		if ((ops & (ops - 1)) == 0) { /* one operation: who does it now */
+			for (uint32_t b = 0, first = 1; b < info.nbackends && b < RKV_IMGOPS_MAX_CHAIN; b++) {
+				if (!st.done_by[b][last])
+					continue;
+				k = snprintf(line + n, sizeof line - n, "%s%.16s", first ? ", done by " : "+",
+					     info.backends[b]);
+				if (k > 0 && (size_t)k < sizeof line - n)
+					n += (size_t)k;
+				first = 0;
+			}
+		}
+		fprintf(stderr, "rkv-camera: images (%s): %s\n", user_name[w], line);
+	}
+}
+
 /* A status line every 5 s, unless quiet, and the path when it changes,
  * looked at every second (rkv_camera_run() owns the main thread;
  * rkv_camera_stats() may be called from any thread). */
@@ -49,6 +154,8 @@ static void *report(void *arg)
 		sleep(1);
 		pthread_mutex_lock(&cam_lock); /* main may destroy the camera */
 		r = reported ? rkv_camera_stats(reported, &st, sizeof st) : -EINVAL;
+		if (r == 0)
+			say_fallbacks(reported);
 		pthread_mutex_unlock(&cam_lock);
 		if (r != 0)
 			continue;
@@ -128,7 +235,9 @@ static void usage(FILE *f)
 		"  --quiet            no status line every 5 s\n"
 		"  --help             this text\n"
 		"\n"
-		"Which path runs, and why, is said on stderr and in `rkv status`.\n"
+		"Which path runs, and why, and which image backends the preview, the saver\n"
+		"and the encoder got (and why one was refused), are said on stderr and in\n"
+		"`rkv status`.\n"
 		"SIGINT or SIGTERM ends it cleanly. Exit status: 0 after a signal or at the\n"
 		"end of a file, 1 when the camera cannot start or fails, 2 for bad usage.\n");
 }
@@ -296,6 +405,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rkv-camera: copy: --copy given\n");
 	else
 		say_path(&st, 1);
+	say_images(cam);
 	snprintf(path_said, sizeof path_said, "%s", st.path);
 	pthread_t reporter;
 	reported = cam;
