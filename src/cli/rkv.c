@@ -494,6 +494,35 @@ static double jdbl(struct json_object *o, const char *k)
 	return json_object_object_get_ex(o, k, &v) ? json_object_get_double(v) : 0;
 }
 
+/* One line for the camera's users of the image layer: the backend each
+ * tried first, what was refused (said once while it is the same) and the
+ * fallbacks to a later backend, all users together. */
+static void print_images(struct json_object *o)
+{
+	static const char *const users[][2] = {
+		{ "preview", "preview" }, { "save", "saves" }, { "encoder", "encoding" },
+	};
+	struct json_object *u, *ops;
+	const char *said = "";
+	int64_t fallbacks = 0;
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
+		if (!json_object_object_get_ex(o, users[i][0], &u) || !json_object_is_type(u, json_type_object) ||
+		    !json_object_object_get_ex(u, "imgops", &ops) || !json_object_is_type(ops, json_type_object))
+			continue;
+		const char *refused = jstr(ops, "refused");
+		printf("%s%s by %s", n++ ? ", " : "    images: ", users[i][1], jstr(ops, "backend"));
+		if (refused[0] && strcmp(refused, said) != 0) {
+			printf(" (refused %s)", refused);
+			said = refused;
+		}
+		fallbacks += jint(ops, "fallbacks");
+	}
+	if (n)
+		printf(", %" PRId64 " fallback%s\n", fallbacks, fallbacks == 1 ? "" : "s");
+}
+
 static void print_status(struct json_object *o)
 {
 	printf("%s: %s, %" PRId64 "x%" PRId64 " %s, pool '%s', %s, %s path\n"
@@ -521,6 +550,7 @@ static void print_status(struct json_object *o)
 		       ops ? jstr(ops, "backend") : "?", ops ? jint(ops, "fallbacks") : 0,
 		       jstr(p, "error")[0] ? "; last error: " : "", jstr(p, "error"));
 	}
+	print_images(o);
 }
 
 static int cmd_status(int argc, char **argv)
