@@ -16,12 +16,19 @@ preview consumer leaves the full-resolution pool at its full rate; a
 camera without a preview refuses rkv preview; bad options exit 2; with
 the stand-in RGA and MPP libraries (tests/standin/), --backend auto uses
 them, and the status shows which backend did what and each fallback to
-the CPU (RGA refuses a rotation with a flip; MPP has no transform).
+the CPU (RGA refuses a rotation with a flip; MPP has no transform). The
+saver's and the encoder's (--encode jpeg) image work shows the same way:
+with RGA's device missing, status' save.imgops and encoder.imgops give the
+chain (mpp, cpu), RGA's refusal and MPP doing the JPEGs (with --backend
+cpu: the CPU), rkv status says so in text, and rkv-camera's stderr names
+each user's chain and the probe step that refused RGA.
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import time
 
 from testutil import fail, run
@@ -221,8 +228,14 @@ def main():
                 or ops["fallback_reasons"]["params"] < 3 or ops["fallback_reasons"]["method"] < 3 \
                 or ops["fallbacks"] < 6:
             fail("stand-ins: fallbacks %r" % ops)
+        time.sleep(1.5)  # rkv-camera looks at the fallbacks once a second
     finally:
         stop(cam)
+    err = cam.stderr.read()
+    if "rkv-camera: images (preview): using rga, then mpp, then cpu\n" not in err or \
+            not re.search(r"rkv-camera: images \(preview\): transform.* fell back \(.*params.*\)",
+                          err):
+        fail("rkv-camera's stderr does not tell the preview's fallbacks:\n%s" % err)
     cam = start(camera, name, "--preview", "320x180", "--backend", "cpu", env=env)
     try:
         ops = status(rkv, name)["preview"]["imgops"]
@@ -230,6 +243,48 @@ def main():
             fail("--backend cpu: the chain %r" % ops)
     finally:
         stop(cam)
+
+    # the saver's and the encoder's image contexts, and rkv-camera's log of
+    # every user's chain: RGA's device node missing (its first probe step)
+    env = dict(env, RKV_RGA_DEV="/nonexistent/rga")
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend, chain, doer in (("auto", ["mpp", "cpu"], "mpp"), ("cpu", ["cpu"], "cpu")):
+            cam = start(camera, name, "--encode", "jpeg", "--backend", backend, env=env)
+            try:
+                run([rkv, "snapshot", name, "-o", os.path.join(tmp, backend + ".jpg")], 0,
+                    timeout=30)
+                # the encoder's first JPEG may still be under way: wait for it
+                for _ in range(100):
+                    st = status(rkv, name)
+                    if st.get("encoder", {}).get("imgops", {}).get("done_by", {}) \
+                            .get(doer, {}).get("jpeg_encode", 0) >= 1:
+                        break
+                    time.sleep(0.1)
+                for user in ("save", "encoder"):
+                    ops = st.get(user, {}).get("imgops")
+                    if not ops or ops["chain"] != chain or ops["backend"] != doer:
+                        fail("--backend %s: status' %s: %r" % (backend, user, st.get(user)))
+                    if ops["done_by"][doer]["jpeg_encode"] < 1 or ops["fallbacks"] != 0:
+                        fail("--backend %s: %s's JPEGs: %r" % (backend, user, ops))
+                    refused = "rga: device /nonexistent/rga: No such file or directory"
+                    if (backend == "auto") != (refused in ops["refused"]):
+                        fail("--backend %s: %s's refusals: %r" % (backend, user, ops["refused"]))
+                text = run([rkv, "status", name], 0).stdout
+                want = ("    images: saves by mpp (refused rga: device /nonexistent/rga: "
+                        "No such file or directory), encoding by mpp, 0 fallbacks"
+                        if backend == "auto" else
+                        "    images: saves by cpu, encoding by cpu, 0 fallbacks")
+                if want not in text.splitlines():
+                    fail("rkv status does not show the image backends (%r):\n%s" % (want, text))
+            finally:
+                stop(cam)
+            err = cam.stderr.read()
+            for user in ("save", "encode"):
+                want = ("rkv-camera: images (%s): refused rga: device /nonexistent/rga: No such "
+                        "file or directory; using mpp, then cpu" % user if backend == "auto" else
+                        "rkv-camera: images (%s): using cpu" % user)
+                if err.count(want + "\n") != 1:
+                    fail("rkv-camera's stderr does not say once %r:\n%s" % (want, err))
 
     # a camera without a preview refuses rkv preview
     cam = start(camera, name)
