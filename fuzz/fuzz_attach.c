@@ -136,7 +136,9 @@ static void take_snapshot(void)
 			.group = policies[i] == RKV_POLICY_GROUP ? GROUP_NAME : NULL,
 			.label = "fz", .errbuf = err, .errbuf_len = sizeof(err),
 		};
-		r = rkv_consumer_attach(name, &co, &c[i]);
+		do /* libFuzzer's timeout alarm (SIGALRM, no SA_RESTART): again */
+			r = rkv_consumer_attach(name, &co, &c[i]);
+		while (r == -EINTR);
 		if (r < 0)
 			fuzz_die("setup: attach %s: %s (%s)", rkv_policy_name(policies[i]),
 				 strerror(-r), err);

@@ -111,7 +111,9 @@ static void setup(void)
 	r = rkv_producer_create(S.name, &po, &S.p);
 	if (r < 0)
 		fuzz_die("setup: rkv_producer_create: %s", strerror(-r));
-	r = rkv_consumer_attach(S.name, &co, &S.honest);
+	do /* libFuzzer's SIGALRM: -EINTR, attach again (see publish_one) */
+		r = rkv_consumer_attach(S.name, &co, &S.honest);
+	while (r == -EINTR);
 	if (r < 0)
 		fuzz_die("setup: attach honest: %s (%s)", strerror(-r), err);
 	S.honest_next = 1;
@@ -134,7 +136,9 @@ static void victim_attach(uint32_t policy)
 	uint64_t size;
 	int r;
 
-	r = rkv_consumer_attach(S.name, &co, &S.victim);
+	do /* libFuzzer's SIGALRM: -EINTR, attach again (see publish_one) */
+		r = rkv_consumer_attach(S.name, &co, &S.victim);
+	while (r == -EINTR);
 	if (r < 0)
 		fuzz_die("attach victim (%s): %s (%s)", rkv_policy_name(policy), strerror(-r), err);
 	S.victim_policy = policy;
