@@ -2040,8 +2040,10 @@ static void test_attach_flood(int argc, char **argv)
 	tell(&f, 'x');
 	int tries = get_int(f.ack, 10000), accepted = get_int(f.ack, 10000);
 	kid_done(&f, 10000);
-	/* not vacuous: the flood ran */
-	CHECK_INT(tries, >=, AF_ATTACHES);
+	/* not vacuous: the flood ran (it looks for the end every 256 tries, so
+	 * a flooder the scheduler starved while the 300 attaches went by
+	 * quickly ends at 256: seen on a loaded machine) */
+	CHECK_INT(tries, >=, 256);
 	CHECK_INT(accepted, >=, 1);
 	rkv_producer_destroy(p);
 }
