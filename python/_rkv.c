@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rkvision._rkv: the C half of the Python binding (python/rkvision/).
+ *
+ *   Consumer(name, policy, group, queue_depth, max_held, label,
+ *            attach_timeout)   rkv_consumer_attach(); acquire(timeout)
+ *            returns a Lease; fileno(), stats(), pool_stats(), close().
+ *   Lease    one acquired frame: its descriptor as attributes, its bytes
+ *            through the buffer protocol (read-only), release(). After
+ *            release (or close of its Consumer) the buffer protocol raises
+ *            ReleasedError, so no new view of the bytes can be made.
+ *   FrameArrayBase  an ndarray subclass whose buffer slot refuses a view
+ *            whose Lease was released (memoryview(), bytes(),
+ *            np.frombuffer() of frame.array or of any view derived from
+ *            it); rkvision.FrameArray adds the Python-level checks.
+ *   check(a) raises ReleasedError if a's base chain ends at a released Lease.
+ *
+ * Errors from the library become the matching Python exceptions (raise_rc).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+#include <rkv/pool.h>
+
+static PyObject *ReleasedError;
+
+/* The library's -errno as the exception a Python caller expects. */
+static PyObject *raise_rc(int rc, const char *what)
+{
+	PyObject *type;
+	switch (-rc) {
+	case ETIMEDOUT: type = PyExc_TimeoutError; break;
+	case EAGAIN: type = PyExc_BlockingIOError; break;
+	case EPIPE: type = PyExc_BrokenPipeError; break;
+	case ECONNRESET: type = PyExc_ConnectionResetError; break;
+	case ENOTCONN: type = PyExc_ConnectionError; break;
+	case EINVAL: type = PyExc_ValueError; break;
+	case EACCES: case EPERM: type = PyExc_PermissionError; break;
+	case ENOENT: type = PyExc_FileNotFoundError; break;
+	case EBUSY: type = PyExc_RuntimeError; break;
+	case ENOMEM: return PyErr_NoMemory();
+	default: type = PyExc_OSError; break;
+	}
+	if (!PyType_IsSubtype((PyTypeObject *)type, (PyTypeObject *)PyExc_OSError)) {
+		PyErr_Format(type, "%s: %s", what, strerror(-rc));
+		return NULL;
+	}
+	PyObject *args = Py_BuildValue("(is)", -rc, what);
+	if (args) {
+		PyErr_SetObject(type, args);
+		Py_DECREF(args);
+	}
+	return NULL;
+}
+
+typedef struct Lease Lease;
+
+typedef struct {
+	PyObject_HEAD
+	rkv_consumer *c;
+	Lease *held; /* leases not yet released: released before detach */
+	int waiting; /* threads in acquire, the GIL let go: close must wait */
+} Consumer;
+
+struct Lease {
+	PyObject_HEAD
+	Consumer *owner; /* a reference while held */
+	struct rkv_view v;
+	Lease *next, *prev;
+	int released;
+};
+
+static PyTypeObject LeaseType;
+
+static int lease_do_release(Lease *l)
+{
+	if (l->released)
+		return 0;
+	l->released = 1;
+	Consumer *c = l->owner;
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		c->held = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	int rc = c->c ? rkv_consumer_release(c->c, &l->v) : 0;
+	l->owner = NULL;
+	Py_DECREF(c);
+	return rc;
+}
+
+static PyObject *lease_release(Lease *l, PyObject *unused)
+{
+	(void)unused;
+	int rc = lease_do_release(l);
+	if (rc < 0)
+		return raise_rc(rc, "rkv_consumer_release");
+	Py_RETURN_NONE;
+}
+
+static void lease_dealloc(Lease *l)
+{
+	if (!l->released)
+		(void)lease_do_release(l);
+	Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
+static int lease_getbuffer(Lease *l, Py_buffer *b, int flags)
+{
+	if (l->released) {
+		PyErr_SetString(ReleasedError, "frame was released");
+		return -1;
+	}
+	if (!l->v.data) {
+		PyErr_SetString(PyExc_ValueError, "frame is not mapped (an fd-only frame)");
+		return -1;
+	}
+	return PyBuffer_FillInfo(b, (PyObject *)l, (void *)l->v.data,
+				 (Py_ssize_t)l->v.frame.bytes_used, 1, flags);
+}
+
+static PyObject *lease_get(Lease *l, void *which)
+{
+	const struct rkv_frame *f = &l->v.frame;
+	switch ((intptr_t)which) {
+	case 0: return PyLong_FromUnsignedLongLong(f->seq);
+	case 1: return PyLong_FromLongLong(f->timestamp_ns);
+	case 2: {
+		char buf[5];
+		return PyUnicode_FromString(rkv_fourcc_str(f->fourcc, buf));
+	}
+	case 3: return PyLong_FromUnsignedLong(f->width);
+	case 4: return PyLong_FromUnsignedLong(f->height);
+	case 5: return PyLong_FromUnsignedLong(f->flags);
+	case 6: return PyLong_FromUnsignedLongLong(f->bytes_used);
+	case 7: {
+		PyObject *t = PyTuple_New(f->num_planes);
+		for (uint32_t i = 0; t && i < f->num_planes; i++) {
+			PyObject *p = Py_BuildValue("(KIK)", (unsigned long long)f->planes[i].offset,
+						    (unsigned int)f->planes[i].stride,
+						    (unsigned long long)f->planes[i].size);
+			if (!p) {
+				Py_DECREF(t);
+				return NULL;
+			}
+			PyTuple_SET_ITEM(t, i, p);
+		}
+		return t;
+	}
+	case 8:
+		if (l->released) {
+			PyErr_SetString(ReleasedError, "frame was released");
+			return NULL;
+		}
+		if (l->v.fd < 0)
+			Py_RETURN_NONE;
+		return PyLong_FromLong(l->v.fd);
+	case 9:
+		if (l->released) {
+			PyErr_SetString(ReleasedError, "frame was released");
+			return NULL;
+		}
+		if (l->v.fd < 0)
+			Py_RETURN_NONE;
+		return PyLong_FromUnsignedLongLong(l->v.fd_offset);
+	case 10: return PyBool_FromLong(l->released);
+	case 11:
+		if (l->released || !l->v.data)
+			Py_RETURN_NONE;
+		return PyLong_FromVoidPtr((void *)l->v.data);
+	case 12: return PyLong_FromUnsignedLong(f->fourcc);
+	}
+	Py_RETURN_NONE;
+}
+
+static PyGetSetDef lease_getset[] = {
+	{"seq", (getter)lease_get, NULL, NULL, (void *)0},
+	{"timestamp", (getter)lease_get, NULL, NULL, (void *)1},
+	{"format", (getter)lease_get, NULL, NULL, (void *)2},
+	{"width", (getter)lease_get, NULL, NULL, (void *)3},
+	{"height", (getter)lease_get, NULL, NULL, (void *)4},
+	{"flags", (getter)lease_get, NULL, NULL, (void *)5},
+	{"bytes_used", (getter)lease_get, NULL, NULL, (void *)6},
+	{"planes", (getter)lease_get, NULL, NULL, (void *)7},
+	{"fd", (getter)lease_get, NULL, NULL, (void *)8},
+	{"offset", (getter)lease_get, NULL, NULL, (void *)9},
+	{"released", (getter)lease_get, NULL, NULL, (void *)10},
+	{"address", (getter)lease_get, NULL, NULL, (void *)11},
+	{"fourcc", (getter)lease_get, NULL, NULL, (void *)12},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef lease_methods[] = {
+	{"release", (PyCFunction)lease_release, METH_NOARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyBufferProcs lease_as_buffer = {(getbufferproc)lease_getbuffer, NULL};
+
+static PyTypeObject LeaseType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "rkvision._rkv.Lease",
+	.tp_basicsize = sizeof(Lease),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_dealloc = (destructor)lease_dealloc,
+	.tp_as_buffer = &lease_as_buffer,
+	.tp_methods = lease_methods,
+	.tp_getset = lease_getset,
+};
+
+/* ---- Consumer ------------------------------------------------------------- */
+
+static int64_t timeout_ns_of(PyObject *t, int *err)
+{
+	*err = 0;
+	if (!t || t == Py_None)
+		return RKV_WAIT_FOREVER;
+	double s = PyFloat_AsDouble(t);
+	if (s == -1.0 && PyErr_Occurred()) {
+		*err = 1;
+		return 0;
+	}
+	if (!(s >= 0) || s > 9.2e9) {
+		PyErr_SetString(PyExc_ValueError, "timeout must be None or 0..9.2e9 seconds");
+		*err = 1;
+		return 0;
+	}
+	return (int64_t)(s * 1e9);
+}
+
+static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = {"name", "policy", "group", "queue_depth", "max_held", "label",
+			      "attach_timeout", NULL};
+	const char *name, *policy = "latest", *group = NULL, *label = NULL;
+	unsigned int depth = 0, held = 0;
+	PyObject *at = Py_None;
+	if (self->c) {
+		PyErr_SetString(PyExc_RuntimeError, "Consumer already attached");
+		return -1;
+	}
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szIIzO", kwl, &name, &policy, &group,
+					 &depth, &held, &label, &at))
+		return -1;
+	int pol = rkv_policy_parse(policy);
+	if (pol < 0) {
+		PyErr_Format(PyExc_ValueError, "unknown policy %R (block, drop, latest, group)",
+			     PyTuple_Size(args) > 1 ? PyTuple_GetItem(args, 1) : Py_None);
+		return -1;
+	}
+	int err = 0;
+	int64_t at_ns = at != Py_None ? timeout_ns_of(at, &err) : 0;
+	if (err)
+		return -1;
+	if (at != Py_None && at_ns == 0)
+		at_ns = 1; /* 0 would mean the library's default */
+	char ebuf[256] = "";
+	struct rkv_consumer_opts o = {
+		.size = sizeof o, .policy = (uint32_t)pol, .queue_depth = depth,
+		.max_held = held, .attach_timeout_ns = at_ns, .group = group, .label = label,
+		.errbuf = ebuf, .errbuf_len = sizeof ebuf,
+	};
+	rkv_consumer *c = NULL;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = rkv_consumer_attach(name, &o, &c);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		char what[400];
+		snprintf(what, sizeof what, "attach to pool '%s'%s%s", name, ebuf[0] ? ": " : "", ebuf);
+		raise_rc(rc, what);
+		return -1;
+	}
+	self->c = c;
+	return 0;
+}
+
+static void consumer_do_close(Consumer *self)
+{
+	Py_INCREF(self); /* the leases' references go with them */
+	while (self->held)
+		(void)lease_do_release(self->held);
+	if (self->c) {
+		rkv_consumer *c = self->c;
+		self->c = NULL;
+		Py_BEGIN_ALLOW_THREADS
+		rkv_consumer_detach(c);
+		Py_END_ALLOW_THREADS
+	}
+	Py_DECREF(self);
+}
+
+static PyObject *consumer_close(Consumer *self, PyObject *unused)
+{
+	(void)unused;
+	if (self->waiting) {
+		PyErr_SetString(PyExc_RuntimeError, "Consumer is in use by another thread's get()");
+		return NULL;
+	}
+	consumer_do_close(self);
+	Py_RETURN_NONE;
+}
+
+static void consumer_dealloc(Consumer *self)
+{
+	/* No lease is held here: each holds a reference to its consumer. */
+	if (self->c)
+		rkv_consumer_detach(self->c);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int need_open(Consumer *self)
+{
+	if (!self->c) {
+		PyErr_SetString(PyExc_ValueError, "Consumer is closed");
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *consumer_acquire(Consumer *self, PyObject *args)
+{
+	PyObject *t = Py_None;
+	if (!PyArg_ParseTuple(args, "|O", &t) || need_open(self) < 0)
+		return NULL;
+	int err;
+	int64_t tmo = timeout_ns_of(t, &err);
+	if (err)
+		return NULL;
+	Lease *l = PyObject_New(Lease, &LeaseType);
+	if (!l)
+		return NULL;
+	l->owner = NULL;
+	l->released = 1;
+	l->next = l->prev = NULL;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc;
+	for (;;) {
+		self->waiting++;
+		Py_BEGIN_ALLOW_THREADS
+		rc = rkv_consumer_acquire(self->c, &l->v, tmo);
+		Py_END_ALLOW_THREADS
+		self->waiting--;
+		if (rc != -EINTR)
+			break;
+		if (PyErr_CheckSignals() < 0) {
+			Py_DECREF(l);
+			return NULL;
+		}
+		if (tmo > 0) {
+			struct timespec t1;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			int64_t spent = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 +
+					(t1.tv_nsec - t0.tv_nsec);
+			tmo = spent >= tmo ? 0 : tmo - spent;
+			t0 = t1;
+		}
+		if (need_open(self) < 0) { /* closed by a signal handler */
+			Py_DECREF(l);
+			return NULL;
+		}
+	}
+	if (rc < 0) {
+		Py_DECREF(l);
+		if (rc == -EAGAIN)
+			return raise_rc(rc, "no frame ready");
+		if (rc == -ETIMEDOUT)
+			return raise_rc(rc, "no frame within the timeout");
+		if (rc == -EPIPE)
+			return raise_rc(rc, "the producer is gone");
+		if (rc == -EBUSY)
+			return raise_rc(rc, "max_held frames already held: release one first");
+		return raise_rc(rc, "rkv_consumer_acquire");
+	}
+	l->released = 0;
+	Py_INCREF(self);
+	l->owner = self;
+	l->next = self->held;
+	if (self->held)
+		self->held->prev = l;
+	self->held = l;
+	return (PyObject *)l;
+}
+
+static PyObject *consumer_fileno(Consumer *self, PyObject *unused)
+{
+	(void)unused;
+	if (need_open(self) < 0)
+		return NULL;
+	int fd = rkv_consumer_fd(self->c);
+	if (fd < 0)
+		return raise_rc(fd, "rkv_consumer_fd");
+	return PyLong_FromLong(fd);
+}
+
+#define SET(d, k, v)                                                  \
+	do {                                                          \
+		PyObject *o_ = (v);                                   \
+		if (!o_ || PyDict_SetItemString(d, k, o_) < 0) {      \
+			Py_XDECREF(o_);                               \
+			Py_DECREF(d);                                 \
+			return NULL;                                  \
+		}                                                     \
+		Py_DECREF(o_);                                        \
+	} while (0)
+
+static PyObject *consumer_stats(Consumer *self, PyObject *unused)
+{
+	(void)unused;
+	if (need_open(self) < 0)
+		return NULL;
+	struct rkv_consumer_stats s;
+	int rc = rkv_consumer_stats(self->c, &s, sizeof s);
+	if (rc < 0)
+		return raise_rc(rc, "rkv_consumer_stats");
+	PyObject *d = PyDict_New();
+	if (!d)
+		return NULL;
+	SET(d, "id", PyLong_FromUnsignedLong(s.id));
+	SET(d, "policy", PyUnicode_FromString(rkv_policy_name(s.policy)));
+	SET(d, "pid", PyLong_FromLong(s.pid));
+	SET(d, "queue_depth", PyLong_FromUnsignedLong(s.queue_depth));
+	SET(d, "max_held", PyLong_FromUnsignedLong(s.max_held));
+	SET(d, "outstanding", PyLong_FromUnsignedLong(s.outstanding));
+	SET(d, "delivered", PyLong_FromUnsignedLongLong(s.delivered));
+	SET(d, "received", PyLong_FromUnsignedLongLong(s.received));
+	SET(d, "dropped", PyLong_FromUnsignedLongLong(s.dropped));
+	SET(d, "replaced", PyLong_FromUnsignedLongLong(s.replaced));
+	SET(d, "label", PyUnicode_DecodeUTF8(s.label, strnlen(s.label, sizeof s.label), "replace"));
+	SET(d, "group", PyUnicode_DecodeUTF8(s.group, strnlen(s.group, sizeof s.group), "replace"));
+	SET(d, "lag", PyLong_FromUnsignedLongLong(s.lag));
+	SET(d, "last_seq", PyLong_FromUnsignedLongLong(s.last_seq));
+	SET(d, "queued_age_ns", PyLong_FromLongLong(s.queued_age_ns));
+	return d;
+}
+
+static PyObject *consumer_pool_stats(Consumer *self, PyObject *unused)
+{
+	(void)unused;
+	if (need_open(self) < 0)
+		return NULL;
+	struct rkv_pool_stats s;
+	int rc = rkv_consumer_pool_stats(self->c, &s, sizeof s);
+	if (rc < 0)
+		return raise_rc(rc, "rkv_consumer_pool_stats");
+	PyObject *d = PyDict_New();
+	if (!d)
+		return NULL;
+	SET(d, "published", PyLong_FromUnsignedLongLong(s.published));
+	SET(d, "producer_waits", PyLong_FromUnsignedLongLong(s.producer_waits));
+	SET(d, "refused", PyLong_FromUnsignedLongLong(s.refused));
+	SET(d, "block_timeouts", PyLong_FromUnsignedLongLong(s.block_timeouts));
+	SET(d, "evictions", PyLong_FromUnsignedLongLong(s.evictions));
+	SET(d, "slot_capacity", PyLong_FromUnsignedLongLong(s.slot_capacity));
+	SET(d, "slot_count", PyLong_FromUnsignedLong(s.slot_count));
+	SET(d, "slots_free", PyLong_FromUnsignedLong(s.slots_free));
+	SET(d, "consumers", PyLong_FromUnsignedLong(s.consumers));
+	SET(d, "max_consumers", PyLong_FromUnsignedLong(s.max_consumers));
+	SET(d, "producer_pid", PyLong_FromLong(s.producer_pid));
+	SET(d, "closed", PyBool_FromLong(s.closed));
+	SET(d, "groups", PyLong_FromUnsignedLong(s.groups));
+	SET(d, "external", PyBool_FromLong(s.external));
+	return d;
+}
+
+static PyObject *consumer_closed(Consumer *self, void *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(!self->c);
+}
+
+static PyMethodDef consumer_methods[] = {
+	{"acquire", (PyCFunction)consumer_acquire, METH_VARARGS, NULL},
+	{"fileno", (PyCFunction)consumer_fileno, METH_NOARGS, NULL},
+	{"stats", (PyCFunction)consumer_stats, METH_NOARGS, NULL},
+	{"pool_stats", (PyCFunction)consumer_pool_stats, METH_NOARGS, NULL},
+	{"close", (PyCFunction)consumer_close, METH_NOARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef consumer_getset[] = {
+	{"closed", (getter)consumer_closed, NULL, NULL, NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ConsumerType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "rkvision._rkv.Consumer",
+	.tp_basicsize = sizeof(Consumer),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_new = PyType_GenericNew,
+	.tp_init = (initproc)consumer_init,
+	.tp_dealloc = (destructor)consumer_dealloc,
+	.tp_methods = consumer_methods,
+	.tp_getset = consumer_getset,
+};
+
+/* ---- FrameArrayBase ------------------------------------------------------- */
+
+/* Every frame array's base chain ends at its Lease. */
+static Lease *owner_of(PyObject *a)
+{
+	while (a && PyArray_Check(a))
+		a = PyArray_BASE((PyArrayObject *)a);
+	return a && PyObject_TypeCheck(a, &LeaseType) ? (Lease *)a : NULL;
+}
+
+static int fa_getbuffer(PyObject *self, Py_buffer *v, int flags)
+{
+	Lease *l = owner_of(self);
+	if (l && l->released) {
+		PyErr_SetString(ReleasedError, "frame was released");
+		return -1;
+	}
+	return PyArray_Type.tp_as_buffer->bf_getbuffer(self, v, flags);
+}
+
+static PyObject *mod_check(PyObject *m, PyObject *a)
+{
+	(void)m;
+	Lease *l = owner_of(a);
+	if (l && l->released) {
+		PyErr_SetString(ReleasedError, "frame was released");
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
+static PyBufferProcs fa_as_buffer;
+static PyTypeObject FrameArrayBaseType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "rkvision._rkv.FrameArrayBase",
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+	.tp_as_buffer = &fa_as_buffer,
+};
+
+static PyObject *mod_version(PyObject *m, PyObject *unused)
+{
+	(void)m;
+	(void)unused;
+	return PyUnicode_FromString(rkv_version());
+}
+
+static PyMethodDef mod_methods[] = {
+	{"check", mod_check, METH_O, NULL},
+	{"version", mod_version, METH_NOARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "_rkv", NULL, -1, mod_methods,
+				 NULL, NULL, NULL, NULL};
+
+static int add_type(PyObject *m, const char *name, PyTypeObject *t)
+{
+	Py_INCREF(t);
+	if (PyModule_AddObject(m, name, (PyObject *)t) < 0) {
+		Py_DECREF(t);
+		return -1;
+	}
+	return 0;
+}
+
+PyMODINIT_FUNC PyInit__rkv(void);
+PyMODINIT_FUNC PyInit__rkv(void)
+{
+	import_array();
+	if (PyType_Ready(&LeaseType) < 0 || PyType_Ready(&ConsumerType) < 0)
+		return NULL;
+	fa_as_buffer = *PyArray_Type.tp_as_buffer;
+	fa_as_buffer.bf_getbuffer = fa_getbuffer;
+	FrameArrayBaseType.tp_base = &PyArray_Type;
+	FrameArrayBaseType.tp_basicsize = PyArray_Type.tp_basicsize;
+	if (PyType_Ready(&FrameArrayBaseType) < 0)
+		return NULL;
+	PyObject *m = PyModule_Create(&mod);
+	if (!m)
+		return NULL;
+	ReleasedError = PyErr_NewExceptionWithDoc("rkvision.ReleasedError",
+		"A frame's data was read after the frame was released.", PyExc_ValueError, NULL);
+	if (!ReleasedError || PyModule_AddObjectRef(m, "ReleasedError", ReleasedError) < 0 ||
+	    add_type(m, "Consumer", &ConsumerType) < 0 || add_type(m, "Lease", &LeaseType) < 0 ||
+	    add_type(m, "FrameArrayBase", &FrameArrayBaseType) < 0) {
+		Py_DECREF(m);
+		return NULL;
+	}
+	return m;
+}

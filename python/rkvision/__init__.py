@@ -1,0 +1,342 @@
+# SPDX-License-Identifier: MIT
+"""rkvision: read RKVision frame pools from Python as numpy arrays, zero copy.
+
+    import rkvision
+    with rkvision.Consumer("cam0", policy="latest") as c:
+        for frame in c:                 # released when the iteration ends
+            y, uv = frame.planes        # NV12: (Y, UV) views of the slot
+        frame = c.get(timeout=1.0)      # None: wait forever; 0: don't wait
+        with frame:
+            img = frame.array           # read-only numpy view of the slot
+
+After a frame is released (frame.release(), the end of its `with` block or
+of its loop iteration, Consumer.close()), reading frame.array or any view
+derived from it (slices, planes, reshapes) raises ReleasedError instead of
+returning bytes from a slot the producer may be refilling. frame.copy()
+keeps a frame. What the checks cannot see: a plain ndarray made from the
+frame before release (np.asarray(), .view(np.ndarray), .base) and C code
+(cv2, the NPU runtime) holding the pointer or frame.fd; use those inside
+`with frame:` only.
+
+The C part is the extension rkvision._rkv. From a checkout, with
+PYTHONPATH=python, it is looked for in $RKV_PYTHON_EXT_DIR, else in
+the checkout's build/python/ (where `make` puts it).
+"""
+import glob as _glob
+import os as _os
+
+# Installed, the extension sits in this folder; from a checkout it is found
+# in $RKV_PYTHON_EXT_DIR or ../build/python.
+if not _glob.glob(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "_rkv*.so")):
+    _ext = _os.environ.get("RKV_PYTHON_EXT_DIR")
+    if not _ext:
+        _ext = _os.path.join(_os.path.dirname(_os.path.dirname(
+            _os.path.dirname(_os.path.abspath(__file__)))), "build", "python")
+    if _os.path.isdir(_ext):
+        __path__.append(_ext)
+
+import numpy as _np
+
+from . import _rkv
+from ._rkv import ReleasedError
+
+__all__ = ["Consumer", "Frame", "FrameArray", "ReleasedError", "version"]
+
+_check = _rkv.check
+
+
+def version():
+    """The version of librkv the binding runs with."""
+    return _rkv.version()
+
+
+class FrameArray(_rkv.FrameArrayBase):
+    """Read-only numpy view of a held frame's slot; raises ReleasedError once
+    the frame is released. Views derived from it are FrameArrays too; the
+    results of computations on it (ufuncs, np.* functions) are plain arrays."""
+    __slots__ = ()
+
+    def __getitem__(self, k):
+        _check(self)
+        return super().__getitem__(k)
+
+    def __iter__(self):
+        _check(self)
+        return super().__iter__()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kw):
+        for x in inputs:
+            if isinstance(x, FrameArray):
+                _check(x)
+        args = [_np.ndarray.view(x, _np.ndarray) if isinstance(x, FrameArray) else x
+                for x in inputs]
+        out = kw.get("out")
+        if out:
+            for o in out:
+                if isinstance(o, FrameArray):
+                    _check(o)
+            kw["out"] = tuple(_np.ndarray.view(o, _np.ndarray) if isinstance(o, FrameArray)
+                              else o for o in out)
+        return getattr(ufunc, method)(*args, **kw)
+
+    def __array_function__(self, func, types, args, kwargs):
+        def chk(x):
+            if isinstance(x, FrameArray):
+                _check(x)
+            elif isinstance(x, (list, tuple)):
+                for y in x:
+                    chk(y)
+        chk(args)
+        chk(tuple(kwargs.values()))
+        return super().__array_function__(func, types, args, kwargs)
+
+    def __array__(self, *a):
+        _check(self)
+        return super().__array__(*a)
+
+    def __repr__(self):
+        try:
+            _check(self)
+        except ReleasedError:
+            return "<FrameArray of a released frame>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+def _checked(name):
+    base = getattr(_np.ndarray, name)
+
+    def m(self, *a, **kw):
+        _check(self)
+        return base(self, *a, **kw)
+    m.__name__ = name
+    m.__doc__ = base.__doc__
+    return m
+
+
+# ndarray methods that read the data, or make a view, without a ufunc.
+for _n in ("tobytes", "tostring", "tolist", "item", "copy", "astype", "view", "tofile",
+           "dump", "dumps", "__reduce__", "__reduce_ex__", "__copy__", "__deepcopy__",
+           "byteswap", "round", "argmax", "argmin", "argsort", "argpartition", "nonzero",
+           "searchsorted", "take", "compress", "choose", "repeat", "clip",
+           "diagonal", "trace", "dot", "flatten", "ravel", "reshape", "transpose",
+           "squeeze", "swapaxes", "__float__", "__int__", "__index__", "__bool__",
+           "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__format__",
+           "__contains__", "__dlpack__", "__len__"):
+    if hasattr(_np.ndarray, _n):
+        setattr(FrameArray, _n, _checked(_n))
+
+# Attributes that hand out the pointer or another view.
+for _n in ("data", "ctypes", "__array_interface__", "__array_struct__", "flat", "T",
+           "real", "imag", "base"):
+    def _prop(p):
+        return property(lambda self: (_check(self), p.__get__(self))[1])
+    setattr(FrameArray, _n, _prop(getattr(_np.ndarray, _n)))
+del _n
+
+
+# Formats whose image is one packed plane: bytes per pixel.
+_PACKED = {"YUYV": 2, "RGB3": 3, "BGR3": 3, "AB24": 4, "GREY": 1}
+
+
+def _plane_array(lease, offset, stride, rows, row_bytes, channels):
+    """A FrameArray of rows x (row_bytes / channels) x channels at offset,
+    rows stride bytes apart (numpy checks it lies inside the frame's bytes)."""
+    cols = row_bytes // channels
+    if channels == 1:
+        shape, strides = (rows, cols), (stride, 1)
+    else:
+        shape, strides = (rows, cols, channels), (stride, channels, 1)
+    return FrameArray(shape, dtype=_np.uint8, buffer=lease, offset=offset, strides=strides)
+
+
+def _make_planes(lease):
+    fmt, w, h = lease.format, lease.width, lease.height
+    planes = lease.planes
+    if fmt in _PACKED and len(planes) == 1:
+        off, stride, _ = planes[0]
+        bpp = _PACKED[fmt]
+        if fmt == "YUYV":
+            # Y0 U Y1 V: H x W x 2 (an odd W gets the pair's last pixel too).
+            return (_plane_array(lease, off, stride, h, 4 * ((w + 1) // 2), 2),)
+        return (_plane_array(lease, off, stride, h, w * bpp, bpp),)
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    if fmt in ("NV12", "NV16") and len(planes) == 2:
+        (o0, s0, _), (o1, s1, _) = planes
+        rows = ch if fmt == "NV12" else h
+        return (_plane_array(lease, o0, s0, h, w, 1),
+                _plane_array(lease, o1, s1, rows, 2 * cw, 2))
+    if fmt == "YU12" and len(planes) == 3:
+        return tuple(_plane_array(lease, o, s, rr, cc, 1)
+                     for (o, s, _), rr, cc in zip(planes, (h, ch, ch), (w, cw, cw)))
+    return None
+
+
+class Frame:
+    """One frame held from a pool. Attributes: seq, timestamp (ns, CLOCK_MONOTONIC),
+    format (fourcc string, e.g. 'NV12'), width, height, keyframe, bytes_used,
+    fd and offset (DMA-BUF frames; else None), array, planes."""
+    __slots__ = ("_lease", "_planes", "_array", "seq", "timestamp", "format", "width",
+                 "height", "keyframe", "bytes_used", "__weakref__")
+
+    def __init__(self, lease):
+        self._lease = lease
+        self.seq = lease.seq
+        self.timestamp = lease.timestamp
+        self.format = lease.format
+        self.width = lease.width
+        self.height = lease.height
+        self.keyframe = bool(lease.flags & 1)
+        self.bytes_used = lease.bytes_used
+        self._planes = None
+        self._array = None
+
+    @property
+    def planes(self):
+        """The image's planes as FrameArrays: (Y, UV) for NV12/NV16 (UV as
+        rows x W/2 x 2), (Y, U, V) for YU12, (image,) for packed formats;
+        () for encoded formats (JPEG, H264, BYTES)."""
+        if self._lease.released:
+            raise ReleasedError("frame was released")
+        if self._planes is None:
+            self._planes = _make_planes(self._lease) or ()
+        return self._planes
+
+    @property
+    def array(self):
+        """The frame as a read-only FrameArray: H x W x 3 for RGB24/BGR24,
+        H x W x 4 for RGBA, H x W x 2 for YUYV, H x W for GREY; the planes
+        tuple for planar formats (NV12: (Y, UV)); a 1-D uint8 array of
+        bytes_used bytes for JPEG, H264 and opaque bytes."""
+        if self._lease.released:
+            raise ReleasedError("frame was released")
+        if self._array is None:
+            p = self.planes
+            if len(p) == 1:
+                self._array = p[0]
+            elif p:
+                self._array = p
+            else:
+                self._array = FrameArray((self.bytes_used,), dtype=_np.uint8,
+                                         buffer=self._lease)
+        return self._array
+
+    @property
+    def fd(self):
+        """The slot's DMA-BUF fd (owned by the pool: do not close it; use it
+        only while the frame is held), or None for memory slots."""
+        return self._lease.fd
+
+    @property
+    def offset(self):
+        """Where the frame starts in fd, or None."""
+        return self._lease.offset
+
+    @property
+    def released(self):
+        return self._lease.released
+
+    def release(self):
+        """Give the slot back to the producer; reads of the arrays raise from now on."""
+        self._lease.release()
+
+    def copy(self):
+        """A copy of the array (or of each plane, as a tuple) as plain ndarrays."""
+        a = self.array
+        if isinstance(a, tuple):
+            return tuple(_np.array(_np.ndarray.view(x, _np.ndarray)) for x in a)
+        _check(a)
+        return _np.array(_np.ndarray.view(a, _np.ndarray))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __repr__(self):
+        return "<rkvision.Frame seq=%d %s %dx%d%s>" % (
+            self.seq, self.format, self.width, self.height,
+            " released" if self.released else "")
+
+
+_POLICIES = ("block", "drop", "latest", "group")
+
+
+class Consumer:
+    """Attach to pool `name` as a consumer.
+
+    policy: "latest" (the newest frame, older unread ones replaced), "block"
+    (every frame; the producer waits up to its block timeout), "drop" (every
+    frame while the queue has room), "group" (with group="name": each frame
+    to one member of the group). queue_depth, max_held (frames held at once)
+    and label as in rkv_consumer_opts; attach_timeout in seconds (None: the
+    library's 5 s). Raises FileNotFoundError for an unknown pool,
+    PermissionError, ValueError for bad arguments, TimeoutError.
+    """
+
+    def __init__(self, name, policy="latest", group=None, queue_depth=0, max_held=1,
+                 label=None, attach_timeout=None):
+        if policy not in _POLICIES:
+            raise ValueError("policy must be one of %s, not %r" % (", ".join(_POLICIES), policy))
+        if (policy == "group") != (group is not None):
+            raise ValueError("group= goes with policy='group', and that policy needs it")
+        self.name = name
+        self.policy = policy
+        self._c = _rkv.Consumer(name, policy, group, queue_depth, max_held, label,
+                                attach_timeout)
+
+    def get(self, timeout=None):
+        """The next frame: wait up to timeout seconds (None: as long as it
+        takes; 0: do not wait). Raises TimeoutError when none came in time,
+        BlockingIOError for timeout=0 when none is ready, BrokenPipeError (a
+        ConnectionError) once the producer is gone and every frame queued
+        here was read, ConnectionError when the lease ended otherwise,
+        RuntimeError when max_held frames are held."""
+        return Frame(self._c.acquire(timeout))
+
+    def __iter__(self):
+        """Frames as they come, each released when the next is asked for, or
+        when the loop ends (break, return, an exception). Ends when the
+        producer is gone and every frame queued here was read."""
+        while True:
+            try:
+                f = Frame(self._c.acquire(None))
+            except BrokenPipeError:
+                return
+            try:
+                yield f
+            finally:
+                f.release()
+
+    def fileno(self):
+        """An fd that is readable when a frame may be ready (for select,
+        selectors): then get(0) until BlockingIOError."""
+        return self._c.fileno()
+
+    def stats(self):
+        """This consumer's counters (rkv_consumer_stats) as a dict."""
+        return self._c.stats()
+
+    def pool_stats(self):
+        """The pool's counters (rkv_consumer_pool_stats) as a dict."""
+        return self._c.pool_stats()
+
+    @property
+    def closed(self):
+        return self._c.closed
+
+    def close(self):
+        """Release every frame still held and detach."""
+        self._c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<rkvision.Consumer %r %s%s>" % (self.name, self.policy,
+                                                " closed" if self.closed else "")
