@@ -22,6 +22,7 @@ The C part is the extension rkvision._rkv. From a checkout, with
 PYTHONPATH=python, it is looked for in $RKV_PYTHON_EXT_DIR, else in
 the checkout's build/python/ (where `make` puts it).
 """
+import asyncio as _asyncio
 import glob as _glob
 import os as _os
 
@@ -310,6 +311,17 @@ class Consumer:
             finally:
                 f.release()
 
+    def frames(self):
+        """Frames for `async for` in asyncio (the consumer's fd through
+        loop.add_reader; the loop is never blocked). Each frame is released
+        when the next is asked for, by aclose(), or when the iterator is
+        dropped (a `break` out of `async for` drops it). Ends like the plain
+        loop. Time limits: asyncio.timeout() / asyncio.wait_for()."""
+        return _AsyncFrames(self)
+
+    def __aiter__(self):
+        return _AsyncFrames(self)
+
     def fileno(self):
         """An fd that is readable when a frame may be ready (for select,
         selectors): then get(0) until BlockingIOError."""
@@ -340,3 +352,47 @@ class Consumer:
     def __repr__(self):
         return "<rkvision.Consumer %r %s%s>" % (self.name, self.policy,
                                                 " closed" if self.closed else "")
+
+
+class _AsyncFrames:
+    """Consumer.frames(): a class, not an async generator, so that the held
+    frame goes back at once when the loop is left (CPython finalizes an
+    async generator only later, through the event loop's hooks)."""
+
+    def __init__(self, consumer):
+        self._consumer = consumer
+        self._frame = None
+
+    def __aiter__(self):
+        return self
+
+    def _drop(self):
+        f, self._frame = self._frame, None
+        if f is not None and not f.released and not self._consumer.closed:
+            f.release()
+
+    async def __anext__(self):
+        self._drop()
+        c = self._consumer
+        while True:
+            try:
+                self._frame = c.get(0)
+                return self._frame
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:
+                raise StopAsyncIteration from None
+            loop = _asyncio.get_running_loop()
+            ready = loop.create_future()
+            fd = c.fileno()
+            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+
+    async def aclose(self):
+        self._drop()
+
+    def __del__(self):
+        self._drop()

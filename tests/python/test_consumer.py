@@ -4,6 +4,7 @@
 Environment (set by tests/meson.build): PYTHONPATH=<source>/python,
 RKV_PYTHON_EXT_DIR=<build>/python, RKV_CAMERA=<build>/src/rkv-camera.
 """
+import asyncio
 import os
 import select
 import signal
@@ -174,6 +175,32 @@ class TestFrames(unittest.TestCase):
             with self.assertRaises(TypeError):
                 c.get("soon")
 
+    def test_async_for(self):
+        async def run(c):
+            got, frames = [], []
+            async for f in c.frames():
+                if frames:
+                    self.assertTrue(frames[-1].released)  # the previous one went back
+                got.append(f.seq)
+                frames.append(f)
+                self.assertEqual(f.planes[0].shape, (240, 320))
+                if len(got) == 3:
+                    break
+            return got, frames
+
+        with rkvision.Consumer(self.cam.name) as c:
+            seqs, frames = asyncio.run(run(c))
+            self.assertEqual(seqs, sorted(set(seqs)))
+            self.assertTrue(frames[-1].released)  # leaving the loop released it
+            with self.assertRaises(rkvision.ReleasedError):
+                frames[-1].planes[0][0]
+
+            async def first():
+                async for f in c:
+                    return f.seq
+            self.assertGreater(asyncio.run(first()), seqs[-1])
+            c.get(2.0).release()  # nothing still held (max_held=1)
+
     def test_max_held(self):
         with rkvision.Consumer(self.cam.name, max_held=2) as c:
             a, b = c.get(2.0), c.get(2.0)
@@ -258,6 +285,12 @@ class TestErrors(unittest.TestCase):
             with self.assertRaises(BlockingIOError):
                 c.get(0)
             self.assertEqual(select.select([c], [], [], 0.2)[0], [])
+
+            async def one():
+                async for f in c.frames():
+                    return f
+            with self.assertRaises(asyncio.TimeoutError):
+                asyncio.run(asyncio.wait_for(one(), 0.3))
 
     def test_camera_gone(self):
         cam = Camera("NV12", "64x48", fps=100)
