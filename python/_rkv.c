@@ -5,6 +5,9 @@
  *   Consumer(name, policy, group, queue_depth, max_held, label,
  *            attach_timeout)   rkv_consumer_attach(); acquire(timeout)
  *            returns a Lease; fileno(), stats(), pool_stats(), close().
+ *   Producer(name, slots, capacity, max_consumers, block_timeout)
+ *            rkv_producer_create(); publish_copy(), wait_consumers(),
+ *            fileno(), stats(), close().
  *   Lease    one acquired frame: its descriptor as attributes, its bytes
  *            through the buffer protocol (read-only), release(). After
  *            release (or close of its Consumer) the buffer protocol raises
@@ -440,6 +443,8 @@ static PyObject *consumer_stats(Consumer *self, PyObject *unused)
 	return d;
 }
 
+static PyObject *pool_stats_dict(const struct rkv_pool_stats *sp);
+
 static PyObject *consumer_pool_stats(Consumer *self, PyObject *unused)
 {
 	(void)unused;
@@ -447,8 +452,13 @@ static PyObject *consumer_pool_stats(Consumer *self, PyObject *unused)
 		return NULL;
 	struct rkv_pool_stats s;
 	int rc = rkv_consumer_pool_stats(self->c, &s, sizeof s);
-	if (rc < 0)
-		return raise_rc(rc, "rkv_consumer_pool_stats");
+	return rc < 0 ? raise_rc(rc, "rkv_consumer_pool_stats") : pool_stats_dict(&s);
+}
+
+/* The pool's counters as a dict. */
+static PyObject *pool_stats_dict(const struct rkv_pool_stats *sp)
+{
+	const struct rkv_pool_stats s = *sp;
 	PyObject *d = PyDict_New();
 	if (!d)
 		return NULL;
@@ -499,6 +509,210 @@ static PyTypeObject ConsumerType = {
 	.tp_dealloc = (destructor)consumer_dealloc,
 	.tp_methods = consumer_methods,
 	.tp_getset = consumer_getset,
+};
+
+/* ---- Producer ------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	rkv_producer *p;
+	int waiting; /* threads in a call with the GIL let go: close must wait */
+} Producer;
+
+static int producer_init(Producer *self, PyObject *args, PyObject *kw)
+{
+	static char *kwl[] = {"name", "slots", "capacity", "max_consumers", "block_timeout", NULL};
+	const char *name;
+	unsigned int slots = 4, maxc = 0;
+	unsigned long long cap = 0;
+	PyObject *bt = Py_None;
+	if (self->p) {
+		PyErr_SetString(PyExc_RuntimeError, "Producer already created");
+		return -1;
+	}
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "sIK|IO", kwl, &name, &slots, &cap, &maxc, &bt))
+		return -1;
+	int err = 0;
+	int64_t bt_ns = bt != Py_None ? timeout_ns_of(bt, &err) : 0;
+	if (err)
+		return -1;
+	if (bt != Py_None && bt_ns == 0)
+		bt_ns = 1; /* 0 would mean the library's default */
+	struct rkv_pool_opts o = {
+		.size = sizeof o, .slot_count = slots, .slot_capacity = cap, .max_consumers = maxc,
+		.block_timeout_ns = bt_ns, .access_gid = -1,
+	};
+	rkv_producer *p = NULL;
+	int rc = rkv_producer_create(name, &o, &p);
+	if (rc < 0) {
+		char what[200];
+		snprintf(what, sizeof what, "create pool '%s'", name);
+		raise_rc(rc, what);
+		return -1;
+	}
+	self->p = p;
+	return 0;
+}
+
+static int producer_open(Producer *self)
+{
+	if (!self->p) {
+		PyErr_SetString(PyExc_ValueError, "Producer is closed");
+		return -1;
+	}
+	return 0;
+}
+
+/* publish_copy(data, fourcc, width, height, seq, timestamp_ns, flags, timeout):
+ * raw formats are laid out tightly (rkv_frame_layout) and data must be
+ * exactly that long; other formats publish len(data) bytes. */
+static PyObject *producer_publish_copy(Producer *self, PyObject *args)
+{
+	Py_buffer b;
+	unsigned int fourcc, w, h, flags;
+	unsigned long long seq;
+	long long ts;
+	PyObject *t;
+	if (!PyArg_ParseTuple(args, "y*IIIKLIO", &b, &fourcc, &w, &h, &seq, &ts, &flags, &t))
+		return NULL;
+	int err;
+	int64_t tmo = timeout_ns_of(t, &err);
+	struct rkv_frame f;
+	if (err || producer_open(self) < 0)
+		goto fail;
+	int64_t need = rkv_frame_layout(&f, fourcc, w, h, 1);
+	if (need >= 0) {
+		if (need != b.len) {
+			PyErr_Format(PyExc_ValueError, "a %ux%u frame of this format is %lld bytes, "
+				     "not %zd", w, h, (long long)need, b.len);
+			goto fail;
+		}
+	} else {
+		memset(&f, 0, sizeof f);
+		f.fourcc = fourcc;
+		f.width = w;
+		f.height = h;
+		f.bytes_used = (uint64_t)b.len;
+	}
+	f.seq = seq;
+	f.timestamp_ns = ts;
+	f.flags = flags;
+	int rc;
+	self->waiting++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = rkv_producer_publish_copy(self->p, b.buf, (size_t)b.len, &f, tmo);
+	Py_END_ALLOW_THREADS
+	self->waiting--;
+	PyBuffer_Release(&b);
+	if (rc < 0) {
+		if (rc == -EMSGSIZE) {
+			PyErr_SetString(PyExc_ValueError, "the frame is larger than the pool's slots");
+			return NULL;
+		}
+		return raise_rc(rc, rc == -ETIMEDOUT || rc == -EAGAIN ? "no free slot" :
+				"rkv_producer_publish_copy");
+	}
+	Py_RETURN_NONE;
+fail:
+	PyBuffer_Release(&b);
+	return NULL;
+}
+
+static PyObject *producer_wait_consumers(Producer *self, PyObject *args)
+{
+	unsigned int n;
+	PyObject *t = Py_None;
+	if (!PyArg_ParseTuple(args, "I|O", &n, &t) || producer_open(self) < 0)
+		return NULL;
+	int err;
+	int64_t tmo = timeout_ns_of(t, &err);
+	if (err)
+		return NULL;
+	int rc;
+	do {
+		self->waiting++;
+		Py_BEGIN_ALLOW_THREADS
+		rc = rkv_producer_wait_consumers(self->p, n, tmo);
+		Py_END_ALLOW_THREADS
+		self->waiting--;
+	} while (rc == -EINTR && PyErr_CheckSignals() == 0);
+	if (rc == -EINTR)
+		return NULL;
+	if (rc < 0)
+		return raise_rc(rc, "waiting for consumers");
+	Py_RETURN_NONE;
+}
+
+static PyObject *producer_fileno(Producer *self, PyObject *unused)
+{
+	(void)unused;
+	if (producer_open(self) < 0)
+		return NULL;
+	int fd = rkv_producer_fd(self->p);
+	return fd < 0 ? raise_rc(fd, "rkv_producer_fd") : PyLong_FromLong(fd);
+}
+
+static PyObject *producer_stats(Producer *self, PyObject *unused)
+{
+	(void)unused;
+	if (producer_open(self) < 0)
+		return NULL;
+	struct rkv_pool_stats s;
+	int rc = rkv_producer_stats(self->p, &s, sizeof s);
+	return rc < 0 ? raise_rc(rc, "rkv_producer_stats") : pool_stats_dict(&s);
+}
+
+static PyObject *producer_close(Producer *self, PyObject *unused)
+{
+	(void)unused;
+	if (self->waiting) {
+		PyErr_SetString(PyExc_RuntimeError, "Producer is in use by another thread");
+		return NULL;
+	}
+	rkv_producer *p = self->p;
+	self->p = NULL;
+	Py_BEGIN_ALLOW_THREADS
+	rkv_producer_destroy(p);
+	Py_END_ALLOW_THREADS
+	Py_RETURN_NONE;
+}
+
+static void producer_dealloc(Producer *self)
+{
+	rkv_producer_destroy(self->p);
+	Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *producer_closed(Producer *self, void *unused)
+{
+	(void)unused;
+	return PyBool_FromLong(!self->p);
+}
+
+static PyMethodDef producer_methods[] = {
+	{"publish_copy", (PyCFunction)producer_publish_copy, METH_VARARGS, NULL},
+	{"wait_consumers", (PyCFunction)producer_wait_consumers, METH_VARARGS, NULL},
+	{"fileno", (PyCFunction)producer_fileno, METH_NOARGS, NULL},
+	{"stats", (PyCFunction)producer_stats, METH_NOARGS, NULL},
+	{"close", (PyCFunction)producer_close, METH_NOARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef producer_getset[] = {
+	{"closed", (getter)producer_closed, NULL, NULL, NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ProducerType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "rkvision._rkv.Producer",
+	.tp_basicsize = sizeof(Producer),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_new = PyType_GenericNew,
+	.tp_init = (initproc)producer_init,
+	.tp_dealloc = (destructor)producer_dealloc,
+	.tp_methods = producer_methods,
+	.tp_getset = producer_getset,
 };
 
 /* ---- FrameArrayBase ------------------------------------------------------- */
@@ -570,7 +784,8 @@ PyMODINIT_FUNC PyInit__rkv(void);
 PyMODINIT_FUNC PyInit__rkv(void)
 {
 	import_array();
-	if (PyType_Ready(&LeaseType) < 0 || PyType_Ready(&ConsumerType) < 0)
+	if (PyType_Ready(&LeaseType) < 0 || PyType_Ready(&ConsumerType) < 0 ||
+	    PyType_Ready(&ProducerType) < 0)
 		return NULL;
 	fa_as_buffer = *PyArray_Type.tp_as_buffer;
 	fa_as_buffer.bf_getbuffer = fa_getbuffer;
@@ -585,6 +800,7 @@ PyMODINIT_FUNC PyInit__rkv(void)
 		"A frame's data was read after the frame was released.", PyExc_ValueError, NULL);
 	if (!ReleasedError || PyModule_AddObjectRef(m, "ReleasedError", ReleasedError) < 0 ||
 	    add_type(m, "Consumer", &ConsumerType) < 0 || add_type(m, "Lease", &LeaseType) < 0 ||
+	    add_type(m, "Producer", &ProducerType) < 0 ||
 	    add_type(m, "FrameArrayBase", &FrameArrayBaseType) < 0) {
 		Py_DECREF(m);
 		return NULL;

@@ -41,7 +41,7 @@ import numpy as _np
 from . import _rkv
 from ._rkv import ReleasedError
 
-__all__ = ["Consumer", "Frame", "FrameArray", "ReleasedError", "version"]
+__all__ = ["Consumer", "Frame", "FrameArray", "Producer", "ReleasedError", "version"]
 
 _check = _rkv.check
 
@@ -396,3 +396,100 @@ class _AsyncFrames:
 
     def __del__(self):
         self._drop()
+
+
+# Format names: the library's fourccs, and the names people use for them.
+_ALIASES = {"RGB24": "RGB3", "BGR24": "BGR3", "RGBA": "AB24", "I420": "YU12",
+            "BYTES": "BYTE"}
+
+
+def _fourcc(name):
+    code = _ALIASES.get(name, name)
+    if not isinstance(code, str) or len(code) != 4 or not code.isascii():
+        raise ValueError("unknown format %r" % (name,))
+    return int.from_bytes(code.encode(), "little")
+
+
+def _infer(a):
+    """(format, width, height) of a uint8 array by its shape."""
+    if a.ndim == 3 and a.shape[2] in (2, 3, 4):
+        return {2: "YUYV", 3: "RGB24", 4: "RGBA"}[a.shape[2]], a.shape[1], a.shape[0]
+    if a.ndim == 2:
+        return "GREY", a.shape[1], a.shape[0]
+    if a.ndim == 1:
+        return "BYTES", 0, 0
+    raise ValueError("cannot tell the format of a %r array: pass format=" % (a.shape,))
+
+
+class Producer:
+    """Create pool `name` with `slots` slots of `capacity` bytes and publish
+    into it. max_consumers (0: 16) and block_timeout (seconds a publish
+    waits for a block consumer; None: the library's 1 s) as in rkv_pool_opts.
+    Raises ValueError for bad arguments, OSError (EADDRINUSE) when a live
+    producer owns the name."""
+
+    def __init__(self, name, slots=4, capacity=1 << 22, max_consumers=0, block_timeout=None):
+        self.name = name
+        self._p = _rkv.Producer(name, slots, capacity, max_consumers, block_timeout)
+        self._seq = 0
+
+    def publish_copy(self, array, format=None, width=None, height=None, seq=None,
+                     timestamp=0, keyframe=False, timeout=None):
+        """Copy a C-contiguous uint8 array (or bytes) into a slot and publish
+        it. Without format it is inferred from the shape: H x W x 3 RGB24,
+        H x W x 4 RGBA, H x W x 2 YUYV, H x W GREY, 1-D BYTES. With a raw
+        format (NV12 as (H*3/2) x W, ...) width and height default to the
+        array's and its size must match the format's. seq defaults to one
+        more than the last; timestamp 0 means now. Waits up to timeout
+        seconds for a free slot (None: as long as it takes; TimeoutError)."""
+        if isinstance(array, (bytes, bytearray, memoryview)):
+            array = _np.frombuffer(array, dtype=_np.uint8)
+        array = _np.asarray(array)
+        if array.dtype != _np.uint8:
+            raise ValueError("frames are uint8 arrays, not %s" % array.dtype)
+        if not array.flags.c_contiguous:
+            array = _np.ascontiguousarray(array)
+        if format is None:
+            format, w, h = _infer(array)
+        elif array.ndim >= 2:
+            w, h = array.shape[1], array.shape[0]
+            if format in ("NV12", "YU12", "I420"):
+                h = h * 2 // 3
+        else:
+            w, h = 0, 0
+        w = w if width is None else width
+        h = h if height is None else height
+        if seq is None:
+            seq = self._seq
+        self._p.publish_copy(array, _fourcc(format), w, h, seq, timestamp,
+                             1 if keyframe else 0, timeout)
+        self._seq = seq + 1
+
+    def wait_consumers(self, n=1, timeout=None):
+        """Wait until at least n consumers are attached (TimeoutError)."""
+        self._p.wait_consumers(n, timeout)
+
+    def fileno(self):
+        """An fd that is readable when a slot may have become free."""
+        return self._p.fileno()
+
+    def stats(self):
+        """The pool's counters (rkv_producer_stats) as a dict."""
+        return self._p.stats()
+
+    @property
+    def closed(self):
+        return self._p.closed
+
+    def close(self):
+        """Close the pool: consumers drain their queues, then see the end."""
+        self._p.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<rkvision.Producer %r%s>" % (self.name, " closed" if self.closed else "")

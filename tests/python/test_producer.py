@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: MIT
+"""rkvision.Producer: Python feeding a pool, read by Python consumers and by
+the C consumer in `rkv watch` (meson suite 'python').
+
+Environment (set by tests/meson.build): PYTHONPATH=<source>/python,
+RKV_PYTHON_EXT_DIR=<build>/python, RKV_CLI=<build>/src/rkv.
+"""
+import json
+import os
+import subprocess
+import unittest
+
+import numpy as np
+
+import rkvision
+
+CLI = os.environ["RKV_CLI"]
+_count = 0
+
+
+def pool_name():
+    global _count
+    _count += 1
+    return "pyp%d-%d" % (os.getpid(), _count)
+
+
+class TestProducer(unittest.TestCase):
+    def test_python_to_python(self):
+        name = pool_name()
+        with rkvision.Producer(name, slots=8, capacity=1 << 16) as p, \
+                rkvision.Consumer(name, policy="block", queue_depth=6) as c:
+            rgb = np.arange(48 * 64 * 3, dtype=np.uint8).reshape(48, 64, 3)
+            nv12 = np.arange(72 * 64, dtype=np.uint8).reshape(72, 64)
+            yuyv = np.full((48, 64, 2), 9, np.uint8)
+            p.publish_copy(rgb, keyframe=True)
+            p.publish_copy(nv12, format="NV12", timestamp=12345)
+            p.publish_copy(yuyv[:, ::-1])  # not contiguous: copied first
+            p.publish_copy(b"hello", seq=40)
+            p.publish_copy(np.zeros((48, 64), np.uint8))
+            with c.get(1.0) as f:
+                self.assertEqual((f.seq, f.format, f.width, f.height), (0, "RGB3", 64, 48))
+                self.assertTrue(f.keyframe)
+                self.assertTrue(np.array_equal(f.array, rgb))
+            with c.get(1.0) as f:
+                self.assertEqual((f.seq, f.format, f.timestamp), (1, "NV12", 12345))
+                y, uv = f.planes
+                self.assertTrue(np.array_equal(y, nv12[:48]))
+                self.assertTrue(np.array_equal(uv.reshape(24, 64), nv12[48:]))
+            with c.get(1.0) as f:
+                self.assertEqual((f.format, f.array.shape), ("YUYV", (48, 64, 2)))
+            with c.get(1.0) as f:
+                self.assertEqual((f.seq, f.format, bytes(f.array)), (40, "BYTE", b"hello"))
+            with c.get(1.0) as f:
+                self.assertEqual((f.seq, f.format, f.array.shape), (41, "GREY", (48, 64)))
+            st = p.stats()
+            self.assertEqual((st["published"], st["consumers"], st["slot_count"]), (5, 1, 8))
+            self.assertIsInstance(p.fileno(), int)
+            p.close()
+            self.assertTrue(p.closed)
+            with self.assertRaises(BrokenPipeError):
+                c.get(1.0)
+            with self.assertRaises(ValueError):
+                p.publish_copy(b"x")
+
+    def test_python_to_c(self):
+        name = pool_name()
+        with rkvision.Producer(name, slots=8, capacity=1 << 16) as p:
+            watch = subprocess.Popen([CLI, "watch", name, "--policy", "block", "--frames", "3",
+                                      "--json"], stdout=subprocess.PIPE, text=True)
+            try:
+                p.wait_consumers(1, timeout=10)
+                for i in range(3):
+                    p.publish_copy(np.full((48, 64, 3), i, np.uint8), seq=100 + i)
+                out, _ = watch.communicate(timeout=30)
+            finally:
+                if watch.poll() is None:
+                    watch.kill()
+                    watch.wait()
+        self.assertEqual(watch.returncode, 0)
+        rows = [json.loads(line) for line in out.splitlines()]
+        frames = [r for r in rows if not r.get("summary")]
+        self.assertEqual([(r["seq"], r["format"], r["width"], r["height"], r["bytes"])
+                          for r in frames], [(100 + i, "RGB3", 64, 48, 9216) for i in range(3)])
+
+    def test_bad_arguments(self):
+        name = pool_name()
+        for args, kw in (((name,), {"slots": 0}), ((name,), {"capacity": 0}),
+                         (("",), {}), (("x" * 200,), {})):
+            with self.assertRaises(ValueError, msg=str((args, kw))):
+                rkvision.Producer(*args, **kw)
+        with rkvision.Producer(name, slots=2, capacity=4096) as p:
+            with self.assertRaises(OSError):
+                rkvision.Producer(name)  # the name is taken
+            for a, kw in ((np.zeros((10, 10), np.uint8), {"format": "NV12"}),
+                          (np.zeros(8192, np.uint8), {}),
+                          (np.zeros(3, np.float32), {}),
+                          (np.zeros((2, 2, 2, 2), np.uint8), {}),
+                          (b"x", {"format": "NOPE!"}),
+                          (b"x", {"timeout": -1})):
+                with self.assertRaises(ValueError, msg=str(kw)):
+                    p.publish_copy(a, **kw)
+            with self.assertRaises(TimeoutError):
+                p.wait_consumers(1, timeout=0.1)
+            # No consumer: slots are free again at once, so publishing goes on.
+            for _ in range(5):
+                p.publish_copy(b"x" * 4096, timeout=0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
