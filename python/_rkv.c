@@ -16,6 +16,8 @@
  *            whose Lease was released (memoryview(), bytes(),
  *            np.frombuffer() of frame.array or of any view derived from
  *            it); rkvision.FrameArray adds the Python-level checks.
+ *   control_call(camera, request, timeout)  rkv_control_call(), where the
+ *            camera library is built (RKV_PY_CONTROL).
  *   check(a) raises ReleasedError if a's base chain ends at a released Lease.
  *
  * Errors from the library become the matching Python exceptions (raise_rc).
@@ -28,6 +30,9 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 #include <rkv/pool.h>
+#ifdef RKV_PY_CONTROL
+#include <rkv/control.h>
+#endif
 
 static PyObject *ReleasedError;
 
@@ -761,9 +766,53 @@ static PyObject *mod_version(PyObject *m, PyObject *unused)
 	return PyUnicode_FromString(rkv_version());
 }
 
+#ifdef RKV_PY_CONTROL
+/* control_call(camera, request, timeout): the camera's JSON answer, as a str. */
+static PyObject *mod_control_call(PyObject *m, PyObject *args)
+{
+	(void)m;
+	const char *camera, *req;
+	PyObject *t = Py_None;
+	if (!PyArg_ParseTuple(args, "ss|O", &camera, &req, &t))
+		return NULL;
+	int err;
+	int64_t tmo = timeout_ns_of(t, &err);
+	if (err)
+		return NULL;
+	char *reply = PyMem_Malloc(RKV_CONTROL_REPLY_MAX);
+	if (!reply)
+		return PyErr_NoMemory();
+	ssize_t n;
+	for (;;) {
+		Py_BEGIN_ALLOW_THREADS
+		n = rkv_control_call(camera, req, reply, RKV_CONTROL_REPLY_MAX, tmo);
+		Py_END_ALLOW_THREADS
+		if (n != -EINTR)
+			break;
+		if (PyErr_CheckSignals() < 0) {
+			PyMem_Free(reply);
+			return NULL;
+		}
+	}
+	PyObject *r;
+	if (n < 0) {
+		char what[200];
+		snprintf(what, sizeof what, "camera '%s'", camera);
+		r = raise_rc((int)n, what);
+	} else {
+		r = PyUnicode_DecodeUTF8(reply, n, "replace");
+	}
+	PyMem_Free(reply);
+	return r;
+}
+#endif
+
 static PyMethodDef mod_methods[] = {
 	{"check", mod_check, METH_O, NULL},
 	{"version", mod_version, METH_NOARGS, NULL},
+#ifdef RKV_PY_CONTROL
+	{"control_call", mod_control_call, METH_VARARGS, NULL},
+#endif
 	{NULL, NULL, 0, NULL},
 };
 

@@ -23,6 +23,8 @@ PYTHONPATH=python, it is looked for in $RKV_PYTHON_EXT_DIR, else in
 the checkout's build/python/ (where `make` puts it).
 """
 import asyncio as _asyncio
+import errno as _errno
+import json as _json
 import glob as _glob
 import os as _os
 
@@ -41,7 +43,8 @@ import numpy as _np
 from . import _rkv
 from ._rkv import ReleasedError
 
-__all__ = ["Consumer", "Frame", "FrameArray", "Producer", "ReleasedError", "version"]
+__all__ = ["Camera", "Consumer", "Frame", "FrameArray", "Producer", "ReleasedError",
+           "camera", "version"]
 
 _check = _rkv.check
 
@@ -493,3 +496,57 @@ class Producer:
 
     def __repr__(self):
         return "<rkvision.Producer %r%s>" % (self.name, " closed" if self.closed else "")
+
+
+class Camera:
+    """A running camera's functions (rkv/control.h), by the camera's name.
+    Each call waits up to timeout seconds for the answer and returns it as a
+    dict; an error answer raises ValueError for EINVAL (a bad request),
+    else OSError with the camera's errno (FileNotFoundError,
+    PermissionError, ... as the errno says). No such camera:
+    FileNotFoundError."""
+
+    def __init__(self, name, timeout=5.0):
+        if not hasattr(_rkv, "control_call"):
+            raise NotImplementedError("built without the camera library")
+        self.name = name
+        self.timeout = timeout
+
+    def call(self, cmd, **fields):
+        """Send {"cmd": cmd, **fields}; the answer without its "ok"."""
+        req = dict(fields, cmd=cmd)
+        ans = _json.loads(_rkv.control_call(self.name, _json.dumps(req), self.timeout))
+        if not ans.pop("ok", False):
+            msg = "camera %r: %s" % (self.name, ans.get("error"))
+            if ans.get("errno") == _errno.EINVAL:
+                raise ValueError(msg)
+            raise OSError(ans.get("errno", 0), msg)
+        return ans
+
+    def status(self):
+        """The camera's state and counters."""
+        return self.call("status")
+
+    def capture(self, on):
+        """Start (True) or stop (False) publishing frames."""
+        return self.call("capture", on=bool(on))
+
+    def fps(self, n):
+        """Publish at most n frames a second (0: every frame)."""
+        return self.call("fps", fps=int(n))
+
+    def preview(self, on):
+        """Switch the camera's JPEG preview on or off."""
+        return self.call("preview", on=bool(on))
+
+    def snapshot(self, path=None, format=None, quality=None, seq=None):
+        """Save a frame (the next one, or frame seq) and return where:
+        "path", "seq", "format", "width", "height", ..."""
+        fields = {k: v for k, v in (("path", path), ("format", format),
+                                    ("quality", quality), ("seq", seq)) if v is not None}
+        return self.call("snapshot", **fields)
+
+
+def camera(name, timeout=5.0):
+    """Camera(name): rkvision.camera("cam0").status()."""
+    return Camera(name, timeout)

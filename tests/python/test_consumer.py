@@ -233,6 +233,36 @@ class TestFrames(unittest.TestCase):
             self.assertEqual(g1.stats()["group"], "g")
 
 
+class TestControl(unittest.TestCase):
+    def test_camera_calls(self):
+        with Camera("NV12", "64x48") as cam:
+            ctl = rkvision.camera(cam.name)
+            st = ctl.status()
+            self.assertEqual((st["camera"], st["format"], st["width"]), (cam.name, "NV12", 64))
+            self.assertTrue(ctl.capture(False)["capturing"] is False)
+            with rkvision.Consumer(cam.name) as c:
+                try:
+                    c.get(0).release()  # one published before the stop
+                except BlockingIOError:
+                    pass
+                with self.assertRaises(TimeoutError):
+                    c.get(0.3)
+                self.assertEqual(ctl.fps(10)["fps"], 10)
+                ctl.capture(True)
+                c.get(2.0).release()
+            snap = ctl.snapshot(format="png")
+            self.assertTrue(snap["path"].endswith(".png"))
+            self.assertTrue(os.path.exists(snap["path"]))
+            with self.assertRaises(OSError):
+                ctl.preview(True)  # started without --preview
+            with self.assertRaises(ValueError):
+                ctl.call("bogus")
+            with self.assertRaises(ValueError):
+                ctl.snapshot(quality=1000)
+        with self.assertRaises(FileNotFoundError):
+            rkvision.camera("pyt-no-such-camera-%d" % os.getpid()).status()
+
+
 class TestFormats(unittest.TestCase):
     def test_packed_and_planar(self):
         for fmt, shapes in (("YUYV", [(48, 64, 2)]), ("RGB3", [(48, 64, 3)]),
