@@ -18,6 +18,7 @@
  *            it); rkvision.FrameArray adds the Python-level checks.
  *   control_call(camera, request, timeout)  rkv_control_call(), where the
  *            camera library is built (RKV_PY_CONTROL).
+ *   pool_stats(name)  rkv_pool_stats(): (pool dict, [consumer dicts]).
  *   check(a) raises ReleasedError if a's base chain ends at a released Lease.
  *
  * Errors from the library become the matching Python exceptions (raise_rc).
@@ -418,15 +419,10 @@ static PyObject *consumer_fileno(Consumer *self, PyObject *unused)
 		Py_DECREF(o_);                                        \
 	} while (0)
 
-static PyObject *consumer_stats(Consumer *self, PyObject *unused)
+/* One consumer's counters as a dict. */
+static PyObject *consumer_stats_dict(const struct rkv_consumer_stats *sp)
 {
-	(void)unused;
-	if (need_open(self) < 0)
-		return NULL;
-	struct rkv_consumer_stats s;
-	int rc = rkv_consumer_stats(self->c, &s, sizeof s);
-	if (rc < 0)
-		return raise_rc(rc, "rkv_consumer_stats");
+	const struct rkv_consumer_stats s = *sp;
 	PyObject *d = PyDict_New();
 	if (!d)
 		return NULL;
@@ -446,6 +442,16 @@ static PyObject *consumer_stats(Consumer *self, PyObject *unused)
 	SET(d, "last_seq", PyLong_FromUnsignedLongLong(s.last_seq));
 	SET(d, "queued_age_ns", PyLong_FromLongLong(s.queued_age_ns));
 	return d;
+}
+
+static PyObject *consumer_stats(Consumer *self, PyObject *unused)
+{
+	(void)unused;
+	if (need_open(self) < 0)
+		return NULL;
+	struct rkv_consumer_stats s;
+	int rc = rkv_consumer_stats(self->c, &s, sizeof s);
+	return rc < 0 ? raise_rc(rc, "rkv_consumer_stats") : consumer_stats_dict(&s);
 }
 
 static PyObject *pool_stats_dict(const struct rkv_pool_stats *sp);
@@ -807,9 +813,54 @@ static PyObject *mod_control_call(PyObject *m, PyObject *args)
 }
 #endif
 
+/* pool_stats(name): (the pool's counters, [each consumer's]) without attaching. */
+static PyObject *mod_pool_stats(PyObject *m, PyObject *arg)
+{
+	(void)m;
+	const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+	if (!name) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_TypeError, "pool_stats() takes a pool name (str)");
+		return NULL;
+	}
+	struct rkv_pool_stats ps;
+	struct rkv_consumer_stats *cs = PyMem_Calloc(RKV_MAX_CONSUMERS, sizeof *cs);
+	if (!cs)
+		return PyErr_NoMemory();
+	int n;
+	Py_BEGIN_ALLOW_THREADS
+	n = rkv_pool_stats(name, &ps, sizeof ps, cs, RKV_MAX_CONSUMERS, sizeof *cs);
+	Py_END_ALLOW_THREADS
+	PyObject *r = NULL, *pd = NULL, *list = NULL;
+	if (n < 0) {
+		char what[200];
+		snprintf(what, sizeof what, "pool '%s'", name);
+		raise_rc(n, what);
+		goto out;
+	}
+	if (n > RKV_MAX_CONSUMERS)
+		n = RKV_MAX_CONSUMERS;
+	pd = pool_stats_dict(&ps);
+	list = pd ? PyList_New(n) : NULL;
+	for (int i = 0; list && i < n; i++) {
+		PyObject *d = consumer_stats_dict(&cs[i]);
+		if (!d)
+			goto out;
+		PyList_SET_ITEM(list, i, d);
+	}
+	if (list)
+		r = PyTuple_Pack(2, pd, list);
+out:
+	Py_XDECREF(pd);
+	Py_XDECREF(list);
+	PyMem_Free(cs);
+	return r;
+}
+
 static PyMethodDef mod_methods[] = {
 	{"check", mod_check, METH_O, NULL},
 	{"version", mod_version, METH_NOARGS, NULL},
+	{"pool_stats", mod_pool_stats, METH_O, NULL},
 #ifdef RKV_PY_CONTROL
 	{"control_call", mod_control_call, METH_VARARGS, NULL},
 #endif

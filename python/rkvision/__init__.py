@@ -44,7 +44,7 @@ from . import _rkv
 from ._rkv import ReleasedError
 
 __all__ = ["Camera", "Consumer", "Frame", "FrameArray", "Producer", "ReleasedError",
-           "camera", "version"]
+           "camera", "pools", "version"]
 
 _check = _rkv.check
 
@@ -550,3 +550,34 @@ class Camera:
 def camera(name, timeout=5.0):
     """Camera(name): rkvision.camera("cam0").status()."""
     return Camera(name, timeout)
+
+
+def _pool_names():
+    """Names of the live pools: listening abstract sockets "@rkvision/NAME"
+    in /proc/net/unix (this network namespace's, like the pools)."""
+    names = []
+    with open("/proc/net/unix") as f:
+        next(f, None)
+        for line in f:
+            fields = line.split()
+            if len(fields) < 8 or not int(fields[3], 16) & 0x10000:
+                continue  # not listening
+            path = fields[7]
+            if path.startswith("@rkvision/") and len(path) > 10 and path[10:] not in names:
+                names.append(path[10:])
+    return names
+
+
+def pools():
+    """The live pools on this machine as {name: counters}, each the pool's
+    counters (as Consumer.pool_stats()) plus "consumer_stats", a list of
+    its consumers' (as Consumer.stats()). Read without attaching."""
+    out = {}
+    for name in _pool_names():
+        try:
+            st, cons = _rkv.pool_stats(name)
+        except (FileNotFoundError, ConnectionError, TimeoutError):
+            continue  # gone meanwhile
+        st["consumer_stats"] = cons
+        out[name] = st
+    return out

@@ -82,6 +82,22 @@ class TestProducer(unittest.TestCase):
         self.assertEqual([(r["seq"], r["format"], r["width"], r["height"], r["bytes"])
                           for r in frames], [(100 + i, "RGB3", 64, 48, 9216) for i in range(3)])
 
+    def test_pools(self):
+        name = pool_name()
+        self.assertNotIn(name, rkvision.pools())
+        with rkvision.Producer(name, slots=4, capacity=4096) as p, \
+                rkvision.Consumer(name, policy="drop", label="lister") as c:
+            p.publish_copy(b"abc")
+            c.get(1.0).release()
+            st = rkvision.pools()[name]
+            self.assertEqual((st["slot_count"], st["slot_capacity"], st["published"],
+                              st["producer_pid"]), (4, 4096, 1, os.getpid()))
+            self.assertEqual([(k["label"], k["policy"], k["received"])
+                              for k in st["consumer_stats"]], [("lister", "drop", 1)])
+        self.assertNotIn(name, rkvision.pools())
+        with self.assertRaises(TypeError):
+            rkvision._rkv.pool_stats(None)
+
     def test_bad_arguments(self):
         name = pool_name()
         for args, kw in (((name,), {"slots": 0}), ((name,), {"capacity": 0}),
