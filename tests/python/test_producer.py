@@ -7,7 +7,10 @@ RKV_PYTHON_EXT_DIR=<build>/python, RKV_CLI=<build>/src/rkv.
 """
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 import unittest
 
 import numpy as np
@@ -81,6 +84,42 @@ class TestProducer(unittest.TestCase):
         frames = [r for r in rows if not r.get("summary")]
         self.assertEqual([(r["seq"], r["format"], r["width"], r["height"], r["bytes"])
                           for r in frames], [(100 + i, "RGB3", 64, 48, 9216) for i in range(3)])
+
+    def test_consumer_killed_holding_a_frame(self):
+        """A Python consumer killed with SIGKILL while it holds a frame (and
+        a view of it) gives its slots back: the producer goes on."""
+        name = pool_name()
+        child = """
+import sys, numpy as np, rkvision
+c = rkvision.Consumer(sys.argv[1], policy="block", queue_depth=2)
+f = c.get(5.0)
+s = f.array[1:]
+print(f.seq, int(np.sum(s)), flush=True)
+sys.stdin.read()
+"""
+        with rkvision.Producer(name, slots=4, capacity=4096) as p:
+            proc = subprocess.Popen([sys.executable, "-c", child, name], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+            try:
+                p.wait_consumers(1, timeout=10)
+                for i in range(3):
+                    p.publish_copy(bytes([i]) * 100, timeout=2.0)
+                self.assertEqual(proc.stdout.readline().split(), ["0", "0"])
+                self.assertLess(p.stats()["slots_free"], 4)
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdin.close()
+                proc.stdout.close()
+            deadline = time.monotonic() + 10
+            while (p.stats()["consumers"], p.stats()["slots_free"]) != (0, 4):
+                self.assertLess(time.monotonic(), deadline, p.stats())
+                time.sleep(0.02)
+            for i in range(8):
+                p.publish_copy(b"more", timeout=1.0)
 
     def test_pools(self):
         name = pool_name()
