@@ -121,6 +121,60 @@ sys.stdin.read()
             for i in range(8):
                 p.publish_copy(b"more", timeout=1.0)
 
+    def test_no_torn_frames(self):
+        """Consumers of every policy hold frames while a fast producer (another
+        process) runs on: each frame read stays the frame it was, start to end
+        of the hold."""
+        name = pool_name()
+        producer = """
+import sys, numpy as np, rkvision
+with rkvision.Producer(sys.argv[1], slots=16, capacity=1 << 16, block_timeout=0.05) as p:
+    p.wait_consumers(5, timeout=10)
+    print("go", flush=True)
+    for seq in range(500):
+        p.publish_copy(np.full(1 << 16, seq % 251, np.uint8), seq=seq)
+"""
+        proc = subprocess.Popen([sys.executable, "-c", producer, name], stdout=subprocess.PIPE,
+                                text=True)
+        try:
+            consumers = []
+            deadline = time.monotonic() + 10
+            while not consumers:
+                try:
+                    consumers = [rkvision.Consumer(name, policy=pol, queue_depth=2, **kw)
+                                 for pol, kw in (("latest", {}), ("block", {}), ("drop", {}),
+                                                 ("group", {"group": "g"}),
+                                                 ("group", {"group": "g"}))]
+                except FileNotFoundError:
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.02)
+            self.assertEqual(proc.stdout.readline().strip(), "go")
+            checked = 0
+            live = list(consumers)
+            while live:
+                for c in list(live):
+                    try:
+                        f = c.get(0.02)
+                    except TimeoutError:
+                        continue
+                    except BrokenPipeError:
+                        live.remove(c)
+                        continue
+                    with f:
+                        a = f.array
+                        want = f.seq % 251
+                        self.assertEqual((int(a.min()), int(a.max())), (want, want))
+                        time.sleep(0.001)  # the producer runs on meanwhile
+                        self.assertEqual((int(a.min()), int(a.max())), (want, want))
+                        checked += 1
+            self.assertGreater(checked, 100)
+            for c in consumers:
+                c.close()
+        finally:
+            proc.wait(60)
+            proc.stdout.close()
+        self.assertEqual(proc.returncode, 0)
+
     def test_pools(self):
         name = pool_name()
         self.assertNotIn(name, rkvision.pools())
