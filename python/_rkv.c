@@ -26,6 +26,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
@@ -73,6 +74,7 @@ typedef struct {
 	rkv_consumer *c;
 	Lease *held; /* leases not yet released: released before detach */
 	int waiting; /* threads in acquire, the GIL let go: close must wait */
+	PyObject *weakrefs;
 } Consumer;
 
 struct Lease {
@@ -85,7 +87,10 @@ struct Lease {
 
 static PyTypeObject LeaseType;
 
-static int lease_do_release(Lease *l)
+/* Make @l unreadable and drop it from its consumer's list; with @give_back,
+ * also give the slot back to the producer (not in a forked child: the
+ * lease is the parent's). */
+static int lease_end(Lease *l, int give_back)
 {
 	if (l->released)
 		return 0;
@@ -97,10 +102,15 @@ static int lease_do_release(Lease *l)
 		c->held = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
-	int rc = c->c ? rkv_consumer_release(c->c, &l->v) : 0;
+	int rc = give_back && c->c ? rkv_consumer_release(c->c, &l->v) : 0;
 	l->owner = NULL;
 	Py_DECREF(c);
 	return rc;
+}
+
+static int lease_do_release(Lease *l)
+{
+	return lease_end(l, 1);
 }
 
 static PyObject *lease_release(Lease *l, PyObject *unused)
@@ -317,6 +327,8 @@ static PyObject *consumer_close(Consumer *self, PyObject *unused)
 
 static void consumer_dealloc(Consumer *self)
 {
+	if (self->weakrefs)
+		PyObject_ClearWeakRefs((PyObject *)self);
 	/* No lease is held here: each holds a reference to its consumer. */
 	if (self->c)
 		rkv_consumer_detach(self->c);
@@ -395,6 +407,19 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 		self->held->prev = l;
 	self->held = l;
 	return (PyObject *)l;
+}
+
+/* In a forked child: every frame this handle holds becomes unreadable here,
+ * without giving it back (the parent holds it and releases it when it
+ * likes, after which the slot is refilled under the child's views). */
+static PyObject *consumer_forget_held(Consumer *self, PyObject *unused)
+{
+	(void)unused;
+	Py_INCREF(self);
+	while (self->held)
+		(void)lease_end(self->held, 0);
+	Py_DECREF(self);
+	Py_RETURN_NONE;
 }
 
 static PyObject *consumer_fileno(Consumer *self, PyObject *unused)
@@ -499,6 +524,7 @@ static PyObject *consumer_closed(Consumer *self, void *unused)
 static PyMethodDef consumer_methods[] = {
 	{"acquire", (PyCFunction)consumer_acquire, METH_VARARGS, NULL},
 	{"fileno", (PyCFunction)consumer_fileno, METH_NOARGS, NULL},
+	{"forget_held", (PyCFunction)consumer_forget_held, METH_NOARGS, NULL},
 	{"stats", (PyCFunction)consumer_stats, METH_NOARGS, NULL},
 	{"pool_stats", (PyCFunction)consumer_pool_stats, METH_NOARGS, NULL},
 	{"close", (PyCFunction)consumer_close, METH_NOARGS, NULL},
@@ -514,6 +540,7 @@ static PyTypeObject ConsumerType = {
 	PyVarObject_HEAD_INIT(NULL, 0)
 	.tp_name = "rkvision._rkv.Consumer",
 	.tp_basicsize = sizeof(Consumer),
+	.tp_weaklistoffset = offsetof(Consumer, weakrefs),
 	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
 	.tp_new = PyType_GenericNew,
 	.tp_init = (initproc)consumer_init,

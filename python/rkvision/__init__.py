@@ -27,6 +27,7 @@ import errno as _errno
 import json as _json
 import glob as _glob
 import os as _os
+import weakref as _weakref
 
 # Installed, the extension sits in this folder; from a checkout it is found
 # in $RKV_PYTHON_EXT_DIR or ../build/python.
@@ -268,6 +269,20 @@ class Frame:
 _POLICIES = ("block", "drop", "latest", "group")
 
 
+# A forked child must not read frames its parent holds: the parent releases
+# them when it likes and the producer refills the slots. So after fork every
+# frame held is made unreadable in the child (the parent's stay as they are).
+_live_consumers = _weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for c in list(_live_consumers):
+        c.forget_held()
+
+
+_os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Consumer:
     """Attach to pool `name` as a consumer.
 
@@ -290,6 +305,7 @@ class Consumer:
         self.policy = policy
         self._c = _rkv.Consumer(name, policy, group, queue_depth, max_held, label,
                                 attach_timeout)
+        _live_consumers.add(self._c)
 
     def get(self, timeout=None):
         """The next frame: wait up to timeout seconds (None: as long as it

@@ -153,6 +153,30 @@ class TestFrames(unittest.TestCase):
                 f.release()  # twice is harmless
             c.get(2.0).release()  # max_held=1: so nothing was still held
 
+    def test_fork_child_cannot_read(self):
+        with rkvision.Consumer(self.cam.name) as c, c.get(2.0) as f:
+            y = f.planes[0]
+            s = y[:4]
+            before = y.copy()
+            pid = os.fork()
+            if pid == 0:  # the child: the parent's frame is not readable here
+                code = 0
+                for read in (lambda: y[0], lambda: np.sum(s), lambda: bytes(s),
+                             lambda: f.array):
+                    try:
+                        read()
+                        code = 1
+                    except rkvision.ReleasedError:
+                        pass
+                    except BaseException:
+                        code = 2
+                os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            self.assertTrue(np.array_equal(y, before))  # the parent still reads it
+        c2 = rkvision.Consumer(self.cam.name)
+        c2.close()
+
     def test_waits(self):
         with rkvision.Consumer(self.cam.name, policy="latest") as c:
             fd = c.fileno()
