@@ -6,7 +6,8 @@
  *            attach_timeout)   rkv_consumer_attach(); acquire(timeout)
  *            returns a Lease; fileno(), stats(), pool_stats(), close().
  *   Producer(name, slots, capacity, max_consumers, block_timeout)
- *            rkv_producer_create(); publish_copy(), wait_consumers(),
+ *            rkv_producer_create(); loan() (a Loan: a writable slot until
+ *            its publish() or cancel()), publish_copy(), wait_consumers(),
  *            fileno(), stats(), close().
  *   Lease    one acquired frame: its descriptor as attributes, its bytes
  *            through the buffer protocol (read-only), release(). After
@@ -656,6 +657,166 @@ fail:
 	return NULL;
 }
 
+/* A slot loaned to the producer: writable through the buffer protocol
+ * until published or cancelled; after that the buffer protocol raises
+ * ReleasedError (and so do the FrameArrays made on it). */
+typedef struct {
+	PyObject_HEAD
+	Producer *owner; /* a reference while loaned */
+	struct rkv_loan l;
+	int done;
+} Loan;
+
+static void loan_end(Loan *l)
+{
+	l->done = 1;
+	Py_CLEAR(l->owner);
+}
+
+static PyObject *loan_publish(Loan *l, PyObject *args)
+{
+	unsigned int fourcc, w, h, flags;
+	unsigned long long used, seq;
+	long long ts;
+	if (!PyArg_ParseTuple(args, "IIIKKLI", &fourcc, &w, &h, &used, &seq, &ts, &flags))
+		return NULL;
+	if (l->done || !l->owner->p) {
+		PyErr_SetString(ReleasedError, "the loan was published or cancelled");
+		return NULL;
+	}
+	struct rkv_frame f;
+	if (rkv_frame_layout(&f, fourcc, w, h, 1) < 0) {
+		memset(&f, 0, sizeof f);
+		f.fourcc = fourcc;
+		f.width = w;
+		f.height = h;
+		f.bytes_used = used;
+	}
+	if (f.bytes_used > l->l.capacity) {
+		PyErr_Format(PyExc_ValueError, "the frame needs %llu bytes, the slot has %llu",
+			     (unsigned long long)f.bytes_used, (unsigned long long)l->l.capacity);
+		return NULL;
+	}
+	f.seq = seq;
+	f.timestamp_ns = ts;
+	f.flags = flags;
+	Producer *p = l->owner;
+	int rc;
+	p->waiting++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = rkv_producer_publish(p->p, &l->l, &f);
+	Py_END_ALLOW_THREADS
+	p->waiting--;
+	if (rc == -EINVAL)
+		return raise_rc(rc, "publish (the descriptor does not fit the slot)");
+	loan_end(l); /* consumed, also on -EINTR and -ECHILD */
+	if (rc < 0 && rc != -EINTR)
+		return raise_rc(rc, "rkv_producer_publish");
+	return PyLong_FromLong(rc < 0 ? 0 : rc);
+}
+
+static PyObject *loan_cancel(Loan *l, PyObject *unused)
+{
+	(void)unused;
+	if (!l->done) {
+		if (l->owner->p)
+			(void)rkv_producer_cancel(l->owner->p, &l->l);
+		loan_end(l);
+	}
+	Py_RETURN_NONE;
+}
+
+static void loan_dealloc(Loan *l)
+{
+	Py_XDECREF(loan_cancel(l, NULL));
+	Py_TYPE(l)->tp_free((PyObject *)l);
+}
+
+static int loan_getbuffer(Loan *l, Py_buffer *b, int flags)
+{
+	if (l->done || !l->owner->p) {
+		PyErr_SetString(ReleasedError, "the loan was published or cancelled");
+		return -1;
+	}
+	if (!l->l.data) {
+		PyErr_SetString(PyExc_ValueError, "external slots are not writable by the CPU");
+		return -1;
+	}
+	return PyBuffer_FillInfo(b, (PyObject *)l, l->l.data, (Py_ssize_t)l->l.capacity, 0, flags);
+}
+
+static PyObject *loan_get(Loan *l, void *which)
+{
+	switch ((intptr_t)which) {
+	case 0: return PyLong_FromUnsignedLongLong(l->l.capacity);
+	case 1: return PyLong_FromUnsignedLong(l->l.slot);
+	default: return PyBool_FromLong(l->done);
+	}
+}
+
+static PyGetSetDef loan_getset[] = {
+	{"capacity", (getter)loan_get, NULL, NULL, (void *)0},
+	{"slot", (getter)loan_get, NULL, NULL, (void *)1},
+	{"done", (getter)loan_get, NULL, NULL, (void *)2},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef loan_methods[] = {
+	{"publish", (PyCFunction)loan_publish, METH_VARARGS, NULL},
+	{"cancel", (PyCFunction)loan_cancel, METH_NOARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyBufferProcs loan_as_buffer = {(getbufferproc)loan_getbuffer, NULL};
+
+static PyTypeObject LoanType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "rkvision._rkv.Loan",
+	.tp_basicsize = sizeof(Loan),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_dealloc = (destructor)loan_dealloc,
+	.tp_as_buffer = &loan_as_buffer,
+	.tp_methods = loan_methods,
+	.tp_getset = loan_getset,
+};
+
+static PyObject *producer_loan(Producer *self, PyObject *args)
+{
+	PyObject *t = Py_None;
+	if (!PyArg_ParseTuple(args, "|O", &t) || producer_open(self) < 0)
+		return NULL;
+	int err;
+	int64_t tmo = timeout_ns_of(t, &err);
+	if (err)
+		return NULL;
+	Loan *l = PyObject_New(Loan, &LoanType);
+	if (!l)
+		return NULL;
+	l->owner = NULL;
+	l->done = 1;
+	int rc;
+	do {
+		self->waiting++;
+		Py_BEGIN_ALLOW_THREADS
+		rc = rkv_producer_loan(self->p, &l->l, tmo);
+		Py_END_ALLOW_THREADS
+		self->waiting--;
+	} while (rc == -EINTR && PyErr_CheckSignals() == 0);
+	if (rc < 0) {
+		Py_DECREF(l);
+		if (rc == -EINTR)
+			return NULL;
+		if (rc == -EBUSY)
+			return raise_rc(rc, "every loan the pool allows is out: publish or cancel one");
+		return raise_rc(rc, rc == -ETIMEDOUT || rc == -EAGAIN ? "no free slot" :
+				"rkv_producer_loan");
+	}
+	Py_INCREF(self);
+	l->owner = self;
+	l->done = 0;
+	return (PyObject *)l;
+}
+
 static PyObject *producer_wait_consumers(Producer *self, PyObject *args)
 {
 	unsigned int n;
@@ -729,6 +890,7 @@ static PyObject *producer_closed(Producer *self, void *unused)
 
 static PyMethodDef producer_methods[] = {
 	{"publish_copy", (PyCFunction)producer_publish_copy, METH_VARARGS, NULL},
+	{"loan", (PyCFunction)producer_loan, METH_VARARGS, NULL},
 	{"wait_consumers", (PyCFunction)producer_wait_consumers, METH_VARARGS, NULL},
 	{"fileno", (PyCFunction)producer_fileno, METH_NOARGS, NULL},
 	{"stats", (PyCFunction)producer_stats, METH_NOARGS, NULL},
@@ -755,18 +917,22 @@ static PyTypeObject ProducerType = {
 
 /* ---- FrameArrayBase ------------------------------------------------------- */
 
-/* Every frame array's base chain ends at its Lease. */
-static Lease *owner_of(PyObject *a)
+/* Every frame array's base chain ends at its Lease (or Loan): is that
+ * one over? */
+static int ended(PyObject *a)
 {
 	while (a && PyArray_Check(a))
 		a = PyArray_BASE((PyArrayObject *)a);
-	return a && PyObject_TypeCheck(a, &LeaseType) ? (Lease *)a : NULL;
+	if (a && PyObject_TypeCheck(a, &LeaseType))
+		return ((Lease *)a)->released;
+	if (a && PyObject_TypeCheck(a, &LoanType))
+		return ((Loan *)a)->done || !((Loan *)a)->owner->p;
+	return 0;
 }
 
 static int fa_getbuffer(PyObject *self, Py_buffer *v, int flags)
 {
-	Lease *l = owner_of(self);
-	if (l && l->released) {
+	if (ended(self)) {
 		PyErr_SetString(ReleasedError, "frame was released");
 		return -1;
 	}
@@ -776,8 +942,7 @@ static int fa_getbuffer(PyObject *self, Py_buffer *v, int flags)
 static PyObject *mod_check(PyObject *m, PyObject *a)
 {
 	(void)m;
-	Lease *l = owner_of(a);
-	if (l && l->released) {
+	if (ended(a)) {
 		PyErr_SetString(ReleasedError, "frame was released");
 		return NULL;
 	}
@@ -840,6 +1005,35 @@ static PyObject *mod_control_call(PyObject *m, PyObject *args)
 }
 #endif
 
+/* layout(fourcc, width, height): (bytes_used, planes) of a tightly laid out
+ * raw frame (rkv_frame_layout), planes as (offset, stride, size). */
+static PyObject *mod_layout(PyObject *m, PyObject *args)
+{
+	(void)m;
+	unsigned int fourcc, w, h;
+	if (!PyArg_ParseTuple(args, "III", &fourcc, &w, &h))
+		return NULL;
+	struct rkv_frame f;
+	int64_t n = rkv_frame_layout(&f, fourcc, w, h, 1);
+	if (n < 0)
+		return raise_rc((int)n, "not a raw format, or a bad size");
+	PyObject *planes = PyTuple_New(f.num_planes);
+	for (uint32_t i = 0; planes && i < f.num_planes; i++) {
+		PyObject *t = Py_BuildValue("(KIK)", (unsigned long long)f.planes[i].offset,
+					    (unsigned int)f.planes[i].stride,
+					    (unsigned long long)f.planes[i].size);
+		if (!t) {
+			Py_CLEAR(planes);
+			break;
+		}
+		PyTuple_SET_ITEM(planes, i, t);
+	}
+	if (!planes)
+		return NULL;
+	PyObject *r = Py_BuildValue("(LN)", (long long)n, planes);
+	return r;
+}
+
 /* pool_stats(name): (the pool's counters, [each consumer's]) without attaching. */
 static PyObject *mod_pool_stats(PyObject *m, PyObject *arg)
 {
@@ -888,6 +1082,7 @@ static PyMethodDef mod_methods[] = {
 	{"check", mod_check, METH_O, NULL},
 	{"version", mod_version, METH_NOARGS, NULL},
 	{"pool_stats", mod_pool_stats, METH_O, NULL},
+	{"layout", mod_layout, METH_VARARGS, NULL},
 #ifdef RKV_PY_CONTROL
 	{"control_call", mod_control_call, METH_VARARGS, NULL},
 #endif
@@ -912,7 +1107,7 @@ PyMODINIT_FUNC PyInit__rkv(void)
 {
 	import_array();
 	if (PyType_Ready(&LeaseType) < 0 || PyType_Ready(&ConsumerType) < 0 ||
-	    PyType_Ready(&ProducerType) < 0)
+	    PyType_Ready(&ProducerType) < 0 || PyType_Ready(&LoanType) < 0)
 		return NULL;
 	fa_as_buffer = *PyArray_Type.tp_as_buffer;
 	fa_as_buffer.bf_getbuffer = fa_getbuffer;

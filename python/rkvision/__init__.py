@@ -128,7 +128,9 @@ for _n in ("tobytes", "tostring", "tolist", "item", "copy", "astype", "view", "t
            "diagonal", "trace", "dot", "flatten", "ravel", "reshape", "transpose",
            "squeeze", "swapaxes", "__float__", "__int__", "__index__", "__bool__",
            "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__format__",
-           "__contains__", "__dlpack__", "__len__"):
+           "__contains__", "__dlpack__", "__len__",
+           # and those that write (a loan's arrays are writable until publish)
+           "__setitem__", "fill", "put", "itemset", "setfield", "sort", "partition"):
     if hasattr(_np.ndarray, _n):
         setattr(FrameArray, _n, _checked(_n))
 
@@ -157,23 +159,26 @@ def _plane_array(lease, offset, stride, rows, row_bytes, channels):
 
 
 def _make_planes(lease):
+    """The planes of lease's frame (a Lease, or a _LoanView of a Loan being
+    written) as FrameArrays over its buffer; None if the format has none."""
     fmt, w, h = lease.format, lease.width, lease.height
     planes = lease.planes
+    buf = lease._raw if isinstance(lease, _LoanView) else lease
     if fmt in _PACKED and len(planes) == 1:
         off, stride, _ = planes[0]
         bpp = _PACKED[fmt]
         if fmt == "YUYV":
             # Y0 U Y1 V: H x W x 2 (an odd W gets the pair's last pixel too).
-            return (_plane_array(lease, off, stride, h, 4 * ((w + 1) // 2), 2),)
-        return (_plane_array(lease, off, stride, h, w * bpp, bpp),)
+            return (_plane_array(buf, off, stride, h, 4 * ((w + 1) // 2), 2),)
+        return (_plane_array(buf, off, stride, h, w * bpp, bpp),)
     cw, ch = (w + 1) // 2, (h + 1) // 2
     if fmt in ("NV12", "NV16") and len(planes) == 2:
         (o0, s0, _), (o1, s1, _) = planes
         rows = ch if fmt == "NV12" else h
-        return (_plane_array(lease, o0, s0, h, w, 1),
-                _plane_array(lease, o1, s1, rows, 2 * cw, 2))
+        return (_plane_array(buf, o0, s0, h, w, 1),
+                _plane_array(buf, o1, s1, rows, 2 * cw, 2))
     if fmt == "YU12" and len(planes) == 3:
-        return tuple(_plane_array(lease, o, s, rr, cc, 1)
+        return tuple(_plane_array(buf, o, s, rr, cc, 1)
                      for (o, s, _), rr, cc in zip(planes, (h, ch, ch), (w, cw, cw)))
     return None
 
@@ -452,6 +457,14 @@ class Producer:
         self._p = _rkv.Producer(name, slots, capacity, max_consumers, block_timeout)
         self._seq = 0
 
+    def loan(self, timeout=None):
+        """A free slot to fill in place (a Loan), waiting up to timeout
+        seconds (None: as long as it takes; TimeoutError, BlockingIOError for
+        0). Fill loan.image(format, width, height) or loan.buffer, then
+        loan.publish(); `with producer.loan() as loan:` cancels a loan left
+        unpublished."""
+        return Loan(self, self._p.loan(timeout))
+
     def publish_copy(self, array, format=None, width=None, height=None, seq=None,
                      timestamp=0, keyframe=False, timeout=None):
         """Copy a C-contiguous uint8 array (or bytes) into a slot and publish
@@ -597,3 +610,91 @@ def pools():
         st["consumer_stats"] = cons
         out[name] = st
     return out
+
+
+class _Layout:
+    """What _make_planes reads from a Lease, for a frame being written."""
+    __slots__ = ("format", "width", "height", "planes", "_buf")
+
+
+class Loan:
+    """A slot loaned to a Producer: writable FrameArrays over it until
+    publish() or cancel(), after which they raise ReleasedError."""
+
+    def __init__(self, producer, raw):
+        self._producer = producer
+        self._raw = raw
+        self._image = None  # (format, width, height, bytes_used)
+        self._buffer = None
+
+    @property
+    def capacity(self):
+        return self._raw.capacity
+
+    @property
+    def buffer(self):
+        """The whole slot as a writable 1-D uint8 FrameArray."""
+        if self._buffer is None:
+            self._buffer = FrameArray((self._raw.capacity,), dtype=_np.uint8, buffer=self._raw)
+        return self._buffer
+
+    def image(self, format, width, height):
+        """Writable views of the slot laid out as a width x height image of a
+        raw format, tightly (rows width * bytes-per-pixel apart): the array
+        (H x W x 3 for RGB24 ...) or, for planar formats, the planes tuple.
+        publish() then describes the frame so."""
+        used, planes = _rkv.layout(_fourcc(format), width, height)
+        if used > self._raw.capacity:
+            raise ValueError("a %dx%d %s frame is %d bytes, the slot has %d"
+                             % (width, height, format, used, self._raw.capacity))
+        lay = _Layout()
+        lay.format, lay.width, lay.height, lay.planes = (_ALIASES.get(format, format), width,
+                                                         height, planes)
+        made = _make_planes(_LoanView(self._raw, lay))
+        self._image = (format, width, height, used)
+        return made[0] if len(made) == 1 else made
+
+    def publish(self, format=None, width=0, height=0, bytes_used=None, seq=None,
+                timestamp=0, keyframe=False):
+        """Publish the slot. After image(): as that image, unless told
+        otherwise. Else format (default BYTES) and bytes_used (raw formats:
+        from width and height) describe it. Returns the number of consumers
+        that got it. seq defaults to one more than the last."""
+        if format is None and self._image is not None:
+            format, width, height, used = self._image
+        else:
+            format = format or "BYTES"
+            used = bytes_used if bytes_used is not None else 0
+        p = self._producer
+        seq = p._seq if seq is None else seq
+        n = self._raw.publish(_fourcc(format), width, height, used, seq, timestamp,
+                              1 if keyframe else 0)
+        p._seq = seq + 1
+        return n
+
+    def cancel(self):
+        """Give the slot back unpublished."""
+        self._raw.cancel()
+
+    @property
+    def done(self):
+        return self._raw.done
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._raw.cancel()
+
+
+class _LoanView:
+    """A Lease-like face of a Loan for _make_planes: the arrays' buffer is the
+    Loan itself (so they check it), the layout comes from _rkv.layout."""
+    __slots__ = ("_raw", "_lay")
+
+    def __init__(self, raw, lay):
+        self._raw = raw
+        self._lay = lay
+
+    def __getattr__(self, name):
+        return getattr(self._lay, name)

@@ -65,6 +65,57 @@ class TestProducer(unittest.TestCase):
             with self.assertRaises(ValueError):
                 p.publish_copy(b"x")
 
+    def test_loan_in_place(self):
+        name = pool_name()
+        with rkvision.Producer(name, slots=8, capacity=1 << 16) as p, \
+                rkvision.Consumer(name, policy="block", queue_depth=4) as c:
+            with p.loan(1.0) as loan:
+                img = loan.image("RGB24", 64, 48)
+                self.assertEqual((img.shape, img.flags.writeable), ((48, 64, 3), True))
+                img[...] = 7
+                img[0, 0] = (1, 2, 3)
+                s = img[10:]
+                self.assertEqual(loan.publish(), 1)
+                # After publish the views neither write nor read the slot.
+                for op in (lambda: img.__setitem__((0, 0), 1), lambda: s.fill(0),
+                           lambda: np.add(s, 1, out=s), lambda: np.copyto(s, 0),
+                           lambda: img[0, 0], lambda: memoryview(s), lambda: loan.buffer):
+                    with self.assertRaises(rkvision.ReleasedError):
+                        op()
+            with c.get(1.0) as f:
+                self.assertEqual((f.seq, f.format, f.array.shape), (0, "RGB3", (48, 64, 3)))
+                self.assertEqual(f.array[0, 0].tolist(), [1, 2, 3])
+                self.assertEqual(int(f.array[1:].min()), 7)
+            with p.loan(1.0) as loan:
+                y, uv = loan.image("NV12", 64, 48)
+                y[...] = 1
+                uv[...] = 2
+                loan.publish(seq=50, keyframe=True)
+            with c.get(1.0) as f:
+                self.assertEqual((f.seq, f.keyframe, f.planes[1].shape), (50, True, (24, 32, 2)))
+                self.assertEqual((int(f.planes[0].max()), int(f.planes[1].min())), (1, 2))
+            with p.loan(1.0) as loan:
+                loan.buffer[:5] = np.frombuffer(b"hello", np.uint8)
+                loan.publish(bytes_used=5)
+            with c.get(1.0) as f:
+                self.assertEqual((f.seq, bytes(f.array)), (51, b"hello"))
+            with p.loan(1.0) as loan:  # left unpublished: cancelled
+                loan.buffer[0] = 1
+            self.assertTrue(loan.done)
+            with self.assertRaises(BlockingIOError):
+                c.get(0)
+            with self.assertRaises(ValueError):
+                p.loan(1.0).image("RGB24", 4000, 4000)  # too big; the loan goes back
+            with self.assertRaises(ValueError):
+                p.loan(1.0).image("JPEG", 4, 4)  # not a raw format
+            held = p.loan(1.0)
+            with self.assertRaises(RuntimeError):
+                p.loan(0)  # max_loans (1) out
+            p.close()
+            with self.assertRaises(rkvision.ReleasedError):
+                held.buffer  # the pool is gone
+            self.assertIsNone(held.cancel())
+
     def test_python_to_c(self):
         name = pool_name()
         with rkvision.Producer(name, slots=8, capacity=1 << 16) as p:
