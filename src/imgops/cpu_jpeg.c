@@ -136,6 +136,10 @@ static int header(struct rkv__cpu *c, const void *data, size_t len, int *w, int 
 		return r;
 	if (len > (unsigned long)-1)
 		return -EBADMSG;
+	/* TurboJPEG 2.1 can succeed without setting them (a datastream of
+	 * tables only): unset, they read as no picture. */
+	*w = *h = 0;
+	*samp = *cs = -1;
 	if (tjDecompressHeader3(c->dec, data, (unsigned long)len, w, h, samp, cs) != 0)
 		return refused(c);
 	if (*w <= 0 || *h <= 0)
