@@ -341,6 +341,34 @@ static void test_create(void)
 	rkv_producer_destroy(p);
 	p = NULL;
 
+	/* A pool larger than a 32-bit address space (5 slots of 1 GiB): there
+	 * it is refused with -ENOMEM, where it was once mapped short (mmap's
+	 * length is a size_t) and the last slots' bytes lay outside the
+	 * mapping; with 64-bit pointers it works to the last byte of the last
+	 * slot (a page of it is touched: the memfd's pages come on use). */
+	o = pool_opts(5, 5);
+	o.slot_capacity = 1ull << 30;
+	test_pool_name(name, sizeof name, "huge");
+	int hr = rkv_producer_create(name, &o, &p);
+	if (sizeof(void *) < 8) {
+		CHECK_EQ(hr, -ENOMEM);
+		CHECK(p == NULL);
+	} else {
+		CHECK_OK(hr);
+		struct rkv_loan hl[5];
+		for (int i = 0; i < 5; i++) {
+			CHECK_OK(rkv_producer_loan(p, &hl[i], 0));
+			CHECK_UINT(hl[i].capacity, ==, 1ull << 30);
+			((volatile uint8_t *)hl[i].data)[hl[i].capacity - 1] = (uint8_t)i;
+		}
+		for (int i = 0; i < 5; i++) {
+			CHECK_EQ(((volatile uint8_t *)hl[i].data)[hl[i].capacity - 1], i);
+			CHECK_OK(rkv_producer_cancel(p, &hl[i]));
+		}
+		rkv_producer_destroy(p);
+	}
+	p = NULL;
+
 	/* one live producer per name; the loser leaves the winner intact */
 	test_pool_name(name, sizeof name, "twice");
 	o = pool_opts(4, 1);

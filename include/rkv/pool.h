@@ -261,8 +261,9 @@ typedef struct rkv_consumer rkv_consumer;
  * Errors: -EINVAL (name or opts; an external slot fd that is not open, or
  * smaller than its offset + slot_capacity), -E2BIG (opts larger than this
  * library knows, with non-zero bytes it does not know), -EADDRINUSE (a live
- * producer owns @name), -ENOMEM, -EMFILE/-ENFILE, other errno from
- * memfd/mmap/socket.
+ * producer owns @name), -ENOMEM (also: slot_count x slot_capacity larger
+ * than this process's address space can map, as on 32-bit ARM beyond about
+ * 2 GiB), -EMFILE/-ENFILE, other errno from memfd/mmap/socket.
  */
 int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts,
 			rkv_producer **out);

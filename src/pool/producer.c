@@ -178,6 +178,9 @@ static int layout(rkv_producer *p, int external, uint64_t *slots_off, uint64_t *
 	if (__builtin_mul_overflow(p->stride, nslots_data, &total) ||
 	    __builtin_add_overflow(total, *data_off, &total) || total > (uint64_t)INT64_MAX)
 		return -EINVAL;
+	/* A valid pool this process cannot map (a 32-bit address space) */
+	if (total > SIZE_MAX)
+		return -ENOMEM;
 	p->pool_size = total;
 	return 0;
 }

@@ -83,6 +83,10 @@ int rkv__map_plain(int fd, uint64_t size, int writable, void **out)
 
 	if (size == 0 || size > (uint64_t)INT64_MAX)
 		return -EINVAL;
+	/* 32-bit: mmap's length is a size_t, and a larger size would be
+	 * truncated into a mapping shorter than what the caller then uses */
+	if (size > SIZE_MAX)
+		return -ENOMEM;
 	base = mmap(NULL, size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		return -errno;
@@ -160,6 +164,8 @@ int rkv__map(int fd, uint64_t size, int writable, void **out)
 		return -errno;
 	if (size == 0 || (uint64_t)st.st_size != size)
 		return -EPROTO;
+	if (size > SIZE_MAX) /* as in rkv__map_plain */
+		return -ENOMEM;
 
 	rkv__fork_init();
 	pthread_mutex_lock(&maps_lock);
