@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include <rkv/frame.h>
 #include <rkv/pool.h>
@@ -350,9 +352,27 @@ static void test_entries(void)
 	}
 }
 
+/* The widths a 32-bit build must have as well as a 64-bit one (meson.build
+ * asks for them), and the alignment the wire structs get: a 64-bit atomic
+ * access (LDREXD/STREXD on ARMv7) faults on a field that is not 8-byte
+ * aligned, and every area starts page or cache-line aligned, so an 8-byte
+ * struct alignment and the offsets pinned above put each uint64_t right. */
+static void test_abi(void)
+{
+	CHECK_UINT(sizeof(time_t), ==, 8);
+	CHECK_UINT(sizeof(off_t), ==, 8);
+	CHECK_UINT(_Alignof(uint64_t), ==, 8);
+	CHECK_UINT(_Alignof(struct rkv_wire_pool), ==, 8);
+	CHECK_UINT(_Alignof(struct rkv_wire_slot), ==, 8);
+	CHECK_UINT(_Alignof(struct rkv_wire_chan), ==, 8);
+	CHECK_UINT(_Alignof(struct rkv_wire_group), ==, 8);
+	CHECK_UINT(_Alignof(struct rkv_frame), ==, 8);
+}
+
 int main(void)
 {
 	test_watchdog(20);
+	test_abi();
 	test_frame();
 	test_pool_area();
 	test_chan_area();
