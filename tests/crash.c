@@ -211,9 +211,77 @@ static int child_producer(char **argv)
 
 /* ---- spawning ------------------------------------------------------------- */
 
+/*
+ * How a child runs this program. Natively: exec /proc/self/exe. In a cross
+ * build's test run, this program runs under an emulator (meson's exe_wrapper,
+ * e.g. qemu-arm) and the kernel has no binfmt_misc entry that would let it
+ * exec an ARM binary, so the children go through the same emulator: meson
+ * names it in MESON_EXE_WRAPPER (words joined with spaces; quoting, which
+ * the cross files never need, is refused), and the emulator's own
+ * /proc/self/exe names this program's file.
+ */
+#define EXEC_WORDS_MAX 16
+static char *exec_words[EXEC_WORDS_MAX + 1];
+static int exec_nwords;
+static char exec_self[4096];
+
+static void exec_setup(void)
+{
+	const char *w = getenv("MESON_EXE_WRAPPER");
+	if (!w || !*w) {
+		exec_words[exec_nwords++] = "/proc/self/exe";
+		return;
+	}
+	if (strpbrk(w, "'\"\\"))
+		FAIL("MESON_EXE_WRAPPER has quoting this test does not parse: %s", w);
+	char *copy = strdup(w);
+	CHECK(copy != NULL);
+	for (char *save = NULL, *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		if (exec_nwords == EXEC_WORDS_MAX - 1)
+			FAIL("MESON_EXE_WRAPPER has more than %d words: %s", EXEC_WORDS_MAX - 2, w);
+		exec_words[exec_nwords++] = t;
+	}
+	if (!strchr(exec_words[0], '/')) { /* execv does not search PATH */
+		static char found[4096];
+		const char *path = getenv("PATH");
+		char *dirs = strdup(path ? path : "/usr/bin:/bin");
+		CHECK(dirs != NULL);
+		int ok = 0;
+		for (char *save = NULL, *d = strtok_r(dirs, ":", &save); d && !ok;
+		     d = strtok_r(NULL, ":", &save)) {
+			snprintf(found, sizeof found, "%s/%s", d, exec_words[0]);
+			ok = access(found, X_OK) == 0;
+		}
+		free(dirs);
+		if (!ok)
+			FAIL("MESON_EXE_WRAPPER's program %s is not on PATH", exec_words[0]);
+		exec_words[0] = found;
+	}
+	ssize_t n = readlink("/proc/self/exe", exec_self, sizeof exec_self - 1);
+	if (n <= 0 || (size_t)n >= sizeof exec_self - 1)
+		FAIL("readlink /proc/self/exe: %s", n < 0 ? strerror(errno) : "too long");
+	exec_self[n] = '\0';
+	exec_words[exec_nwords++] = exec_self;
+	printf("crash: children run through %s\n", w);
+}
+
 /* fork + exec this program with @args; @keep_fd stays open in the child. */
 static pid_t spawn(char *const args[], int keep_fd)
 {
+	/* the whole argument vector, made before the fork (no malloc after it):
+	 * the emulator's words and this program's path, or /proc/self/exe;
+	 * then args past args[0] */
+	char *argv[EXEC_WORDS_MAX + 16];
+	int n = 0;
+	for (int i = 0; i < exec_nwords; i++)
+		argv[n++] = exec_words[i];
+	if (exec_nwords == 1)
+		argv[0] = args[0]; /* natively, argv[0] stays the program's name */
+	for (int i = 1; args[i]; i++) {
+		CHECK(n < EXEC_WORDS_MAX + 15);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
 	pid_t pid = fork();
 	if (pid < 0)
 		FAIL("fork: %s", strerror(errno));
@@ -223,7 +291,7 @@ static pid_t spawn(char *const args[], int keep_fd)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (keep_fd >= 0)
 			fcntl(keep_fd, F_SETFD, 0);
-		execv("/proc/self/exe", args);
+		execv(exec_words[0], argv);
 		_exit(127);
 	}
 	return pid;
@@ -696,6 +764,7 @@ int main(int argc, char **argv)
 		return child_producer(argv);
 
 	test_watchdog(1100);
+	exec_setup();
 	const char *seed_env = getenv("RKV_TEST_SEED");
 	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)test_now_ns() ^ (uint64_t)getpid();
 	printf("crash: seed %" PRIu64 "\n", seed);
