@@ -299,13 +299,7 @@ static pid_t spawn(char *const args[], int keep_fd)
 
 static void reap(pid_t pid, const char *what, int expect_kill)
 {
-	int status;
-	pid_t r;
-	do
-		r = waitpid(pid, &status, 0);
-	while (r < 0 && errno == EINTR);
-	if (r != pid)
-		FAIL("waitpid(%s): %s", what, strerror(errno));
+	int status = test_reap(pid, what);
 	if (expect_kill && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
 		return;
 	if (WIFEXITED(status))

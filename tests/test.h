@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,20 @@ static inline void test_watchdog(unsigned seconds)
 {
 	signal(SIGALRM, test_watchdog_fire_);
 	alarm(seconds);
+}
+
+/* Wait for child @pid (@what names it in a failure) and return its status
+ * as waitpid() gives it. */
+static inline int test_reap(pid_t pid, const char *what)
+{
+	int status;
+	pid_t r;
+	do
+		r = waitpid(pid, &status, 0);
+	while (r < 0 && errno == EINTR);
+	if (r != pid)
+		FAIL("waitpid(%s): %s", what, strerror(errno));
+	return status;
 }
 
 #endif /* RKV_TEST_H */
