@@ -718,7 +718,12 @@ static int run_tool(const char *args, char *out, size_t len)
 	FILE *f;
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", check_tool, args);
+	/* In a cross build's test run the tool runs through the same emulator
+	 * as this program (Meson names it, shell-quoted, in MESON_EXE_WRAPPER):
+	 * the shell cannot run an ARM binary itself. */
+	const char *wrap = getenv("MESON_EXE_WRAPPER");
+
+	snprintf(cmd, sizeof(cmd), "%s '%s' %s 2>&1", wrap ? wrap : "", check_tool, args);
 	f = popen(cmd, "r");
 	CHECK(f);
 	while (n + 1 < len && !feof(f)) {
