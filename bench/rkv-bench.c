@@ -22,6 +22,9 @@
  *               into a memfd pool), 720p and 1080p NV12: CPU time of the
  *               publishing thread, paced at 30 fps and back to back, with
  *               no consumer and with one latest consumer
+ *   memory      what a pool of 5 640x480 NV12 slots with 2 consumers costs
+ *               beyond its slot data (shared areas and each process's
+ *               anonymous memory), and per further slot and consumer
  *
  * It prints a table; with --json it also prints one JSON object on its last
  * line. Nothing here asserts a time: a benchmark reports, the reader judges
@@ -118,9 +121,15 @@ struct results {
 	double zc_ns[ZC_CASES][ZC_MODES][2][ZC_PATHS];
 	uint64_t zc_lost;                  /* frames no buffer or slot took */
 	size_t zc_llc, zc_ring;            /* largest cache; the source ring */
+	/* memory: bytes beyond the slot data, 5 x 640x480 NV12 slots and 2
+	 * consumers; bytes per further slot and per further consumer */
+	double mem_fixed, mem_slot, mem_consumer;
+	double mem_shared;                 /* of mem_fixed: the shared areas */
 };
 
 static const uint32_t fanout_counts[] = { 1, 2, 4, 8 };
+#define MEM_MAX_CONS 4
+#define MEM_ROUNDS 5
 #define N_FANOUT (sizeof fanout_counts / sizeof fanout_counts[0])
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -1584,6 +1593,193 @@ static void bench_zerocopy(const struct config *cfg, struct results *res)
 	free(ring);
 }
 
+/* ---- 9. the pool's fixed memory cost ------------------------------------------ */
+
+/*
+ * What a pool costs beyond its slot data: its shared areas (the memfds the
+ * producer maps: the pool area's header, slot descriptors and stats tables,
+ * one chan area per consumer) less the slots' bytes, counted whole (every
+ * page of them, touched or not), plus the anonymous memory the library
+ * takes in each process (heap, the service thread's stack pages touched):
+ * /proc/self/smaps_rollup's Anonymous before and after, in the producer and
+ * in each consumer, with one frame published and taken so the steady-state
+ * paths have run. Page tables and kernel socket buffers are not counted.
+ * The consumers are latest consumers (the least a consumer pins: 1 queued,
+ * 1 held), each in its own process; the pool has the default consumer limit
+ * (16), of 640x480 NV12 slots. 5 slots, not 4: with the producer's loan, 4
+ * slots cannot admit two consumers (attach says -ENOSPC), and a slot's own
+ * cost beyond its data is below. Per slot: against a pool of 9 slots; per
+ * consumer: 9 slots with 4 consumers against 9 with 2.
+ */
+struct mem_shared {
+	uint32_t ready, leave;     /* children attached and measured; parent done */
+	int64_t anon_kib[MEM_MAX_CONS];
+};
+
+static int64_t anon_kib(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	if (!f)
+		die("/proc/self/smaps_rollup: %s", strerror(errno));
+	char line[256];
+	long long v = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Anonymous: %lld kB", &v) == 1)
+			break;
+	fclose(f);
+	if (v < 0)
+		die("no Anonymous line in /proc/self/smaps_rollup");
+	return v;
+}
+
+/* The bytes of the memfds this process maps, each counted once. */
+static uint64_t memfd_bytes(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		die("/proc/self/maps: %s", strerror(errno));
+	char line[512];
+	unsigned long long inodes[64];
+	uint64_t sizes[64], total = 0;
+	int n = 0;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long lo, hi, ino;
+		int at = 0;
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %llu %n", &lo, &hi, &ino, &at) != 3 ||
+		    strncmp(line + at, "/memfd:", 7) != 0)
+			continue;
+		int i = 0;
+		while (i < n && inodes[i] != ino)
+			i++;
+		if (i == n) {
+			if (n == 64)
+				die("more than 64 memfds mapped");
+			inodes[n] = ino;
+			sizes[n++] = 0;
+		}
+		sizes[i] += hi - lo; /* a memfd mapped in pieces adds up */
+	}
+	fclose(f);
+	for (int i = 0; i < n; i++)
+		total += sizes[i];
+	return total;
+}
+
+struct mem_args {
+	const char *name;
+	struct mem_shared *sh;
+	uint32_t idx;
+};
+
+static int mem_consumer(void *arg)
+{
+	struct mem_args *a = arg;
+	int64_t before = anon_kib();
+	rkv_consumer *c = attach(a->name, RKV_POLICY_LATEST, 1, 0);
+	struct rkv_view v;
+	int r = rkv_consumer_acquire(c, &v, 10LL * 1000000000);
+	if (r)
+		die("memory: acquire: %s", strerror(-r));
+	rkv_consumer_release(c, &v);
+	a->sh->anon_kib[a->idx] = anon_kib() - before;
+	__atomic_fetch_add(&a->sh->ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&a->sh->leave, __ATOMIC_ACQUIRE))
+		sleep_ns(1000000);
+	rkv_consumer_detach(c);
+	return 0;
+}
+
+/* Bytes a pool of @slots 640x480 NV12 slots with @ncons consumers costs
+ * beyond its slot data. */
+static double mem_cost(uint32_t slots, uint32_t ncons, double *shared)
+{
+	char name[64];
+	pool_name(name, sizeof name, "mem");
+	struct mem_shared *sh = shared_alloc(sizeof *sh);
+	struct child ch[MEM_MAX_CONS];
+	struct mem_args args[MEM_MAX_CONS];
+	for (uint32_t i = 0; i < ncons; i++) {
+		args[i] = (struct mem_args){ name, sh, i };
+		child_spawn(&ch[i], "memory consumer", mem_consumer, &args[i]);
+	}
+	uint64_t shared0 = memfd_bytes();
+	int64_t anon0 = anon_kib();
+	const uint64_t cap = 640 * 480 * 3 / 2;
+	struct rkv_pool_opts o = { .slot_count = slots, .slot_capacity = cap,
+				   .block_timeout_ns = 10LL * 1000000000, .access_gid = -1 };
+	rkv_producer *p = create_opts(name, &o);
+	for (uint32_t i = 0; i < ncons; i++)
+		child_go(&ch[i]);
+	int r = rkv_producer_wait_consumers(p, ncons, 10LL * 1000000000);
+	if (r)
+		die("memory: wait for consumers: %s", strerror(-r));
+	struct rkv_frame f;
+	rkv_frame_layout(&f, RKV_FMT_NV12, 640, 480, 1);
+	struct rkv_loan l;
+	if ((r = rkv_producer_loan(p, &l, 10LL * 1000000000)) ||
+	    (r = rkv_producer_publish(p, &l, &f)) < 0)
+		die("memory: publish: %s", strerror(-r));
+	while (__atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE) < ncons)
+		sleep_ns(1000000);
+	double bytes = (double)(memfd_bytes() - shared0) - (double)slots * (double)((cap + 4095) & ~4095ull);
+	*shared = bytes;
+	bytes += (double)(anon_kib() - anon0) * 1024;
+	for (uint32_t i = 0; i < ncons; i++)
+		bytes += (double)sh->anon_kib[i] * 1024;
+	__atomic_store_n(&sh->leave, 1, __ATOMIC_RELEASE);
+	for (uint32_t i = 0; i < ncons; i++)
+		child_reap(&ch[i]);
+	rkv_producer_destroy(p);
+	munmap(sh, sizeof *sh);
+	return bytes;
+}
+
+/* Each pool is made in a process of its own, forked from this one, which
+ * has made no pool yet (main runs this section first): its heap and thread
+ * stacks hold nothing an earlier pool freed, so the first pool's cost is
+ * what is counted, as on a board's camera process. */
+struct mem_run {
+	uint32_t slots, ncons;
+	double bytes, shared;     /* written by the child */
+};
+
+static int mem_producer(void *arg)
+{
+	struct mem_run *m = arg;
+	m->bytes = mem_cost(m->slots, m->ncons, &m->shared);
+	return 0;
+}
+
+static double mem_fresh(uint32_t slots, uint32_t ncons, double *shared)
+{
+	struct mem_run *m = shared_alloc(sizeof *m);
+	*m = (struct mem_run){ slots, ncons, NAN, NAN };
+	struct child ch;
+	child_spawn(&ch, "memory producer", mem_producer, m);
+	child_go(&ch);
+	child_reap(&ch);
+	double bytes = m->bytes;
+	*shared = m->shared;
+	munmap(m, sizeof *m);
+	return bytes;
+}
+
+static void bench_memory(const struct config *cfg, struct results *res)
+{
+	double base[MEM_ROUNDS], slots[MEM_ROUNDS], cons[MEM_ROUNDS], shared[MEM_ROUNDS], sh;
+	uint32_t rounds = cfg->quick ? 1 : MEM_ROUNDS;
+	for (uint32_t i = 0; i < rounds; i++) {
+		base[i] = mem_fresh(5, 2, &shared[i]);
+		double nine = mem_fresh(9, 2, &sh);
+		slots[i] = (nine - base[i]) / 4;
+		cons[i] = (mem_fresh(9, 4, &sh) - nine) / 2;
+	}
+	res->mem_fixed = median(base, rounds);
+	res->mem_shared = median(shared, rounds);
+	res->mem_slot = median(slots, rounds);
+	res->mem_consumer = median(cons, rounds);
+}
+
 /* ---- machine ------------------------------------------------------------------ */
 
 struct machine {
@@ -1633,11 +1829,12 @@ struct targets {
 	int sleep_p50, sleep_p99, spin_p50, small_fps, copyin, loan, tp_1ms, tp_memcpy;
 	int cam_5pct, cam_third_ffmpeg, cam_p50_1ms;
 	int zc_fifth[ZC_MODES][2];   /* 720p: zero-copy <= 0.2 x copy, per mode, consumers */
+	int mem_64k;                 /* 5 slots, 2 consumers: < 64 KiB beyond the slot data */
 };
 
 static struct targets judge(const struct results *r)
 {
-	struct targets t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, { { -1, -1 }, { -1, -1 } } };
+	struct targets t = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, { { -1, -1 }, { -1, -1 } }, -1 };
 	if (r->have_latency) {
 		t.sleep_p50 = r->sleep.p50 <= r->futex.p50 + 2.0;
 		t.sleep_p99 = r->sleep.p99 <= 1.2 * r->futex.p99;
@@ -1663,6 +1860,8 @@ static struct targets judge(const struct results *r)
 		for (int n = 0; n < 2; n++)
 			if (!isnan(r->zc_ns[0][md][n][0]))
 				t.zc_fifth[md][n] = r->zc_ns[0][md][n][0] <= 0.2 * r->zc_ns[0][md][n][1];
+	if (!isnan(r->mem_fixed))
+		t.mem_64k = r->mem_fixed < 64 * 1024;
 	return t;
 }
 
@@ -1796,6 +1995,16 @@ static void print_table(const struct config *cfg, const struct machine *m, const
 				printf("  target 720p %-7s %-13s zero-copy <= 0.2 x copy: %.3f x  %s\n",
 				       zc_modes[md], n ? "one consumer:" : "no consumer:",
 				       r->zc_ns[0][md][n][0] / r->zc_ns[0][md][n][1], met(t->zc_fifth[md][n]));
+	}
+	if (!isnan(r->mem_fixed)) {
+		printf("\n9. memory beyond the slot data (shared areas, whole pages, + anonymous memory\n"
+		       "   of the producer and each consumer process), 640x480 NV12 slots, median\n"
+		       "   of %u rounds\n", cfg->quick ? 1 : MEM_ROUNDS);
+		printf("  5 slots, 2 latest consumers:    %8.1f KiB (shared areas %.1f KiB)\n",
+		       r->mem_fixed / 1024, r->mem_shared / 1024);
+		printf("  each further slot:              %8.1f KiB\n", r->mem_slot / 1024);
+		printf("  each further consumer:          %8.1f KiB\n", r->mem_consumer / 1024);
+		printf("  target 5 slots, 2 consumers < 64 KiB:  %s\n", met(t->mem_64k));
 	}
 	fflush(stdout);
 }
@@ -1933,6 +2142,10 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 				}
 			}
 	json_num("zc_lost", isnan(r->zc_ns[0][0][0][0]) ? nan_ : (double)r->zc_lost, &first);
+	json_num("mem_fixed_bytes", r->mem_fixed, &first);
+	json_num("mem_fixed_shared_bytes", r->mem_shared, &first);
+	json_num("mem_per_slot_bytes", r->mem_slot, &first);
+	json_num("mem_per_consumer_bytes", r->mem_consumer, &first);
 	printf(",\"targets\":{");
 	f2 = 1;
 	json_bool("sleep_p50_le_futex_plus_2us", t->sleep_p50, &f2);
@@ -1952,6 +2165,7 @@ static void print_json(const struct config *cfg, const struct machine *m, const 
 			snprintf(k, sizeof k, "zc_720p_%s_%dc_le_0_2x_copy", zc_modes[md], n);
 			json_bool(k, t->zc_fifth[md][n], &f2);
 		}
+	json_bool("mem_5_slots_2_consumers_lt_64k", t->mem_64k, &f2);
 	printf("}}\n");
 	fflush(stdout);
 }
@@ -2028,7 +2242,7 @@ int main(int argc, char **argv)
 		}
 	}
 	static const char *const sections[] = { "latency", "throughput", "copyin", "loan", "fanout",
-						"testpattern", "camera", "zerocopy" };
+						"testpattern", "camera", "zerocopy", "memory" };
 	if (cfg.only) {
 		int ok = 0;
 		for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
@@ -2063,7 +2277,9 @@ int main(int argc, char **argv)
 
 	struct results res = { .small_fps = NAN, .memcpy_fps = NAN, .copyin_fps = NAN,
 			       .memcpy2_fps = NAN, .copyin0_fps = NAN,
-			       .loan_64b_ns = NAN, .loan_4k_ns = NAN, .cam_cpu = NAN, .ff_cpu = NAN };
+			       .loan_64b_ns = NAN, .loan_4k_ns = NAN, .cam_cpu = NAN, .ff_cpu = NAN,
+			       .mem_fixed = NAN, .mem_slot = NAN, .mem_consumer = NAN,
+			       .mem_shared = NAN };
 	for (size_t i = 0; i <= MAX_FANOUT; i++)
 		res.fanout_fps[i] = res.fanout_total[i] = NAN;
 	for (size_t i = 0; i < 2; i++)
@@ -2076,6 +2292,9 @@ int main(int argc, char **argv)
 	struct machine m;
 	machine_info(&m);
 
+	/* first: it counts a process's first pool (bench_memory) */
+	if (wants(&cfg, "memory"))
+		bench_memory(&cfg, &res);
 	if (wants(&cfg, "latency"))
 		bench_latency(&cfg, &res);
 	if (wants(&cfg, "throughput"))
