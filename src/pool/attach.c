@@ -135,6 +135,8 @@ static void group_install(struct group *g, struct group_area *a, const char *nam
 	memset(g->st, 0, sizeof(*g->st));
 	g->st->ring_size = ring_size;
 	memcpy(g->st->name, g->name, RKV_LABEL_MAX);
+	/* M9: release, pairs with the observers' acquire of active: the entry's fields,
+	 * written above, are seen with it. */
 	STORE_REL(&g->st->active, 1);
 	a->fd = -1;
 	a->base = NULL;
@@ -432,6 +434,8 @@ static struct cons *reserve(rkv_producer *p, struct joining *j, int *err, char *
 
 	if (g) {
 		g->members++;
+		/* M10: counters, one writer, each read alone as a number: relaxed suffices
+		 * (docs/pool.md, Memory ordering). */
 		STORE_RLX(&g->st->members, g->members);
 	}
 	p->nconsumers++;
@@ -515,7 +519,11 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 		c->st->max_held = c->max_held;
 		memcpy(c->st->label, j.h.label, RKV_LABEL_MAX);
 		memcpy(c->st->group, j.h.group, RKV_LABEL_MAX);
+		/* M9: release, pairs with the observers' acquire of active: the entry's
+		 * fields, written above, are seen with it. */
 		STORE_REL(&c->st->active, 1);
+		/* M10: counters, one writer, each read alone as a number: relaxed suffices
+		 * (docs/pool.md, Memory ordering). */
 		STORE_RLX(&p->hdr->consumers, p->nconsumers);
 		c->sock = fd;
 		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ||

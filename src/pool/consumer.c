@@ -89,6 +89,8 @@ struct rkv_consumer {
 
 static int forked(const rkv_consumer *c)
 {
+	/* A single value in this process, read alone: relaxed (docs/pool.md, Memory
+	 * ordering). */
 	return c->fork_gen != LOAD_RLX(&rkv__fork_gen);
 }
 
@@ -415,6 +417,8 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 		r = -ENOMEM;
 		goto fail_fds;
 	}
+	/* A single value in this process, read alone: relaxed (docs/pool.md, Memory
+	 * ordering). */
 	c->fork_gen = LOAD_RLX(&rkv__fork_gen);
 	c->sock = sock;
 	c->ep = c->self_efd = -1;
@@ -510,6 +514,8 @@ int rkv__consumer_adopt_ext(int sock, const struct rkv_wire_welcome *w, size_t w
 	c->release = (uint32_t *)((uint8_t *)base + ch.release_offset);
 	c->ready_mask = ch.ready_size - 1;
 	c->release_mask = ch.release_size - 1;
+	/* M2, M5: our own indices, as the producer set them before the welcome message
+	 * (which orders them anyway); read once, kept privately. */
 	c->head = LOAD_ACQ(&c->chan->ready_head);
 	c->tail_seen = c->head;
 	c->rel_tail = LOAD_ACQ(&c->chan->release_tail);
@@ -701,6 +707,8 @@ void rkv_consumer_detach(rkv_consumer *c)
  */
 static void rel_lock(rkv_consumer *c)
 {
+	/* In-process: acquire, pairs with rel_unlock()'s release: the last holder's writes
+	 * to the release ring and tokens are seen. The spin below only looks (relaxed). */
 	for (int spins = 0; __atomic_exchange_n(&c->rel_lock, 1, __ATOMIC_ACQUIRE); spins++) {
 		while (LOAD_RLX(&c->rel_lock)) {
 			if (++spins > 1000)
@@ -713,11 +721,14 @@ static void rel_lock(rkv_consumer *c)
 
 static void rel_unlock(rkv_consumer *c)
 {
+	/* In-process: release, pairs with rel_lock()'s acquiring exchange. */
 	STORE_REL(&c->rel_lock, 0);
 }
 
 static uint32_t nheld(rkv_consumer *c)
 {
+	/* In-process: n_acquired is this thread's or a number (relaxed); n_released acquire
+	 * pairs with release_view's release. */
 	return (uint32_t)(LOAD_RLX(&c->n_acquired) - LOAD_ACQ(&c->n_released));
 }
 
@@ -727,8 +738,13 @@ static void wake_producer(rkv_consumer *c)
 {
 	uint32_t w;
 
+	/* M7: our release or take (M5, M2) before the load of producer_waiting */
 	FENCE();
+	/* M7: relaxed, after the full fence above, which pairs with announce_sleep()'s
+	 * (producer.c): either it sees our release or take, or we see its flag. */
 	w = LOAD_RLX(&c->pool->producer_waiting);
+	/* In-process: signalled only spares duplicate wake-ups; a lost race sends one byte
+	 * more. Relaxed. */
 	if (w && w != LOAD_RLX(&c->signalled)) {
 		STORE_RLX(&c->signalled, w);
 		rkv__wake_send(c->wake);
@@ -739,6 +755,8 @@ static void wake_producer(rkv_consumer *c)
 static int take_ring(rkv_consumer *c, uint64_t *e)
 {
 	if (c->head == c->tail_seen) {
+		/* M1: acquire, pairs with deliver_ring's release: the entries before t,
+		 * their descriptors and data are visible. Read once, checked. */
 		uint64_t t = LOAD_ACQ(&c->chan->ready_tail);
 		if (t - c->head > (uint64_t)c->ready_mask + 1)
 			return -EPROTO;
@@ -746,16 +764,22 @@ static int take_ring(rkv_consumer *c, uint64_t *e)
 		if (t == c->head)
 			return 0;
 	}
+	/* M1: ordered by the acquire of ready_tail; read once, checked by make_view(). */
 	*e = LOAD_RLX(&c->ready[c->head & c->ready_mask]);
 	c->head++;
+	/* M2: release, pairs with ring_room's acquire (deliver.c): our read of the entry
+	 * happens before the producer reuses it. */
 	STORE_REL(&c->chan->ready_head, c->head);
 	return 1;
 }
 
 static int take_latest(rkv_consumer *c, uint64_t *e)
 {
+	/* M3: a relaxed look; the exchange below is what takes. */
 	if (LOAD_RLX(&c->chan->mailbox) == RKV_MAILBOX_EMPTY)
 		return 0;
+	/* M3: acq_rel, pairs with deliver_latest's compare-and-swap: acquire gets the frame
+	 * its release carries; release hands EMPTY back for its acquire. */
 	*e = __atomic_exchange_n(&c->chan->mailbox, RKV_MAILBOX_EMPTY, __ATOMIC_ACQ_REL);
 	return *e != RKV_MAILBOX_EMPTY;
 }
@@ -766,6 +790,8 @@ static int take_group(rkv_consumer *c, uint64_t *e)
 	uint32_t me = c->token;
 
 	for (int tries = 0; tries < 1024; tries++) {
+		/* M4: acquire, pairs with deliver_group's release of tail and the members'
+		 * head updates; each read once, then checked. */
 		uint64_t h = LOAD_ACQ(&c->grp->head);
 		uint64_t t = LOAD_ACQ(&c->grp->tail);
 		if (h == t)
@@ -776,15 +802,21 @@ static int take_group(rkv_consumer *c, uint64_t *e)
 			 * oldest position the queue can hold; the loop below
 			 * skips what is claimed there. */
 			uint64_t oldest = t > c->grp_mask + 1 ? t - (c->grp_mask + 1) : 0;
+			/* M4: head moves only by compare-and-swap (acq_rel), from the value
+			 * read: members never move it back over each other. */
 			__atomic_compare_exchange_n(&c->grp->head, &h, oldest, 0,
 						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 			continue;
 		}
 		uint64_t *cellp = &c->cells[h & c->grp_mask];
+		/* M4: acquire, pairs with deliver_group's release of the cell: the frame it
+		 * names is visible. Read once, then checked. */
 		uint64_t cell = LOAD_ACQ(cellp);
 		int32_t age = (int32_t)(RKV_CELL_TAG(cell) - (uint32_t)h);
 		if (age > 0 || (age == 0 && RKV_CELL_OWNER(cell) != 0)) {
 			/* Claimed already (and maybe refilled): help head on. */
+			/* M4: helping head on, by compare-and-swap (acq_rel) from the value
+			 * read. */
 			__atomic_compare_exchange_n(&c->grp->head, &h, h + 1, 0,
 						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 			continue;
@@ -792,8 +824,12 @@ static int take_group(rkv_consumer *c, uint64_t *e)
 		if (age < 0)
 			continue; /* a stale head; read again */
 		uint64_t mine = RKV_CELL(RKV_CELL_TAG(cell), me, RKV_CELL_SLOT(cell));
+		/* M4: the claim. Release pairs with the producer's acquire of the cell
+		 * (deliver_group, ledger_drain, settle); acquire with its fill. */
 		if (__atomic_compare_exchange_n(cellp, &cell, mine, 0, __ATOMIC_ACQ_REL,
 						__ATOMIC_ACQUIRE)) {
+			/* M4: helping head on, by compare-and-swap (acq_rel) from the value
+			 * read. */
 			__atomic_compare_exchange_n(&c->grp->head, &h, h + 1, 0,
 						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 			*e = RKV_ENTRY(RKV_CELL_TAG(cell), RKV_CELL_SLOT(cell));
@@ -820,10 +856,13 @@ static int peek(rkv_consumer *c)
 {
 	switch (c->policy) {
 	case RKV_POLICY_LATEST:
+		/* M3: a hint, relaxed; take() reads again. */
 		return LOAD_RLX(&c->chan->mailbox) != RKV_MAILBOX_EMPTY;
 	case RKV_POLICY_GROUP:
+		/* M4: a hint, relaxed; take() reads again. */
 		return LOAD_RLX(&c->grp->head) != LOAD_RLX(&c->grp->tail);
 	default:
+		/* M1: a hint; take() reads again. */
 		return LOAD_ACQ(&c->chan->ready_tail) != c->head;
 	}
 }
@@ -834,18 +873,25 @@ static int wait_events(rkv_consumer *c, int64_t deadline);
  * left to take it (the view is simply forgotten), or -EPROTO. */
 static int push_release(rkv_consumer *c, uint32_t s)
 {
+	/* M5: acquire, pairs with ledger_drain's release of release_head: the producer read
+	 * the entries we overwrite next. */
 	uint64_t h = LOAD_ACQ(&c->chan->release_head);
 
 	if (c->rel_tail - h > c->release_mask) {
 		/* The producer never lets an honest consumer get here, unless
 		 * it stopped reading our ring because it evicted us or died:
 		 * then there is nobody to give the slot back to. */
+		/* M8: acquire, pairs with the ledger's release of evicted. */
 		if (!c->gone && !LOAD_ACQ(&c->chan->evicted))
 			wait_events(c, 0);
+		/* M8: as above. */
 		return c->gone || LOAD_ACQ(&c->chan->evicted) ? 1 : -EPROTO;
 	}
+	/* M5: relaxed; the release of release_tail below makes it visible. */
 	STORE_RLX(&c->release[c->rel_tail & c->release_mask], s);
 	c->rel_tail++;
+	/* M5: release, pairs with ledger_drain's acquire: every read of the slot's data
+	 * happens before the producer may write it again (no torn frame on a weak machine). */
 	STORE_REL(&c->chan->release_tail, c->rel_tail);
 	wake_producer(c);
 	return 0;
@@ -855,12 +901,14 @@ static int push_release(rkv_consumer *c, uint32_t s)
  * alone? Its process tells. */
 static int lease_end_cause(rkv_consumer *c)
 {
+	/* M8: acquire, pairs with the ledger's release of evicted. */
 	uint32_t ev = LOAD_ACQ(&c->chan->evicted);
 
 	if (ev == 2)
 		return -ENOTCONN;
 	if (ev)
 		return -ECONNRESET;
+	/* M8: acquire, pairs with rkv_producer_destroy()'s release of closed. */
 	if (LOAD_ACQ(&c->pool->closed))
 		return -EPIPE;
 	if (c->pidfd >= 0) {
@@ -925,6 +973,8 @@ static int make_view(rkv_consumer *c, uint64_t e, int tag_is_pos, struct rkv_vie
 	uint32_t s = RKV_ENTRY_SLOT(e);
 	struct rkv_wire_slot d;
 
+	/* In-process: tokens and counters of this handle, written by the acquiring thread
+	 * or under rel_lock, each read alone: relaxed. */
 	if (s >= c->nslots || LOAD_RLX(&c->held[s]))
 		return -EPROTO; /* not a slot we can give back */
 	memcpy(&d, &c->slots[s], sizeof(d));
@@ -937,6 +987,8 @@ static int make_view(rkv_consumer *c, uint64_t e, int tag_is_pos, struct rkv_vie
 	}
 	if (++c->next_token == 0)
 		c->next_token = 1;
+	/* In-process: tokens and counters of this handle, written by the acquiring thread
+	 * or under rel_lock, each read alone: relaxed. chan->taken: M10. */
 	STORE_RLX(&c->held[s], c->next_token);
 	STORE_RLX(&c->n_acquired, c->n_acquired + 1);
 	c->taken++;
@@ -975,6 +1027,7 @@ static int try_acquire(rkv_consumer *c, struct rkv_view *v)
 		return r;
 	if (r == 0)
 		return -EAGAIN;
+	/* M8: acquire, pairs with the ledger's release of evicted. */
 	ev = LOAD_ACQ(&c->chan->evicted);
 	if (ev) {
 		/* The producer took our slots back: what we just took may be
@@ -1013,6 +1066,9 @@ static void drain_wakes(rkv_consumer *c)
 
 static void announce(rkv_consumer *c)
 {
+	/* M6: relaxed store, then the full fence below before our second look; pairs with
+	 * the fence in deliver_wake_consumers() / deliver_wake_group() (Dekker: one side
+	 * sees the other). */
 	STORE_RLX(&c->chan->consumer_waiting, 1);
 	FENCE();
 }
@@ -1107,6 +1163,9 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 			/* In fd mode the announcement stays: the fd must
 			 * become readable for the next frame. */
 			if (!c->fd_mode)
+				/* M6: the announcement taken back; a producer that still
+				 * saw it writes one byte more, drained before the next
+				 * announcement. */
 				STORE_RLX(&c->chan->consumer_waiting, 0);
 			return r;
 		}
@@ -1120,11 +1179,16 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 		}
 		if (deadline != INT64_MAX && rkv__now_ns() >= deadline) {
 			if (!c->fd_mode)
+				/* M6: the announcement taken back; a producer that still
+				 * saw it writes one byte more, drained before the next
+				 * announcement. */
 				STORE_RLX(&c->chan->consumer_waiting, 0);
 			return -ETIMEDOUT;
 		}
 		r = wait_events(c, deadline);
 		if (!c->fd_mode)
+			/* M6: the announcement taken back; a producer that still saw it
+			 * writes one byte more, drained before the next announcement. */
 			STORE_RLX(&c->chan->consumer_waiting, 0);
 		if (r == -EINTR)
 			return -EINTR;
@@ -1144,12 +1208,16 @@ int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v)
 	if (forked(c))
 		return -ECHILD;
 	s = v->slot;
+	/* In-process: tokens and counters of this handle, written by the acquiring thread
+	 * or under rel_lock, each read alone: relaxed. Checked again under rel_lock below. */
 	if (s >= c->nslots || v->token == 0 || LOAD_RLX(&c->held[s]) != v->token)
 		return -EINVAL;
 	/* The CPU is done reading (a syscall: outside the lock). */
 	if (c->ext && c->ext[s].sync)
 		rkv__dmabuf_sync(c->ext[s].fd, 0, 0);
 	rel_lock(c);
+	/* In-process, under rel_lock (its acquire orders the last holder's writes):
+	 * relaxed. */
 	if (LOAD_RLX(&c->held[s]) != v->token) {
 		rel_unlock(c); /* another thread released it meanwhile */
 		return -EINVAL;
@@ -1157,9 +1225,12 @@ int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v)
 	/* Not held from before the producer can see the slot back: it may
 	 * queue the slot to us again at once, and another thread's acquire
 	 * would refuse a slot still marked held (-EPROTO). */
+	/* In-process, under rel_lock: relaxed. */
 	STORE_RLX(&c->held[s], 0);
 	r = push_release(c, s);
 	if (r >= 0)
+		/* In-process: release, pairs with nheld()'s acquire: the token cleared
+		 * before the count. */
 		STORE_REL(&c->n_released, c->n_released + 1);
 	else
 		STORE_RLX(&c->held[s], v->token); /* not given back: still held */
@@ -1197,6 +1268,8 @@ int rkv_consumer_fd(rkv_consumer *c)
  * stores this field atomically, and a newer frame's time is no harm here. */
 static int64_t slot_ts(rkv_consumer *c, uint32_t s)
 {
+	/* M10: relaxed, pairs with frame_store()'s relaxed store (producer.c): a time read
+	 * alone. */
 	return s < c->nslots ? LOAD_RLX(&c->slots[s].frame.timestamp_ns) : 0;
 }
 
@@ -1204,31 +1277,44 @@ static int64_t slot_ts(rkv_consumer *c, uint32_t s)
  * producer wrote; another thread may be in acquire meanwhile. */
 static void own_lag(rkv_consumer *c, struct rkv_consumer_stats *st, uint64_t received)
 {
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	uint64_t published = LOAD_RLX(&c->pool->published), base;
 	int64_t ts = 0;
 
 	if (received)
+		/* In-process: tokens and counters of this handle, written by the acquiring
+		 * thread or under rel_lock, each read alone: relaxed. */
 		st->last_seq = LOAD_RLX(&c->last_seq);
 	if (c->policy == RKV_POLICY_GROUP) {
+		/* M4: acquire, as in take_group; an estimate, checked before use. */
 		uint64_t h = LOAD_ACQ(&c->grp->head), t = LOAD_ACQ(&c->grp->tail);
 		st->lag = t - h <= (uint64_t)c->grp_mask + 1 ? t - h : 0;
 		if (st->lag) {
+			/* M4: acquire, as in take_group; read once, checked. */
 			uint64_t cell = LOAD_ACQ(&c->cells[h & c->grp_mask]);
 			if (RKV_CELL_TAG(cell) == (uint32_t)h && RKV_CELL_OWNER(cell) == 0)
 				ts = slot_ts(c, RKV_CELL_SLOT(cell));
 		}
 	} else {
+		/* In-process: tokens and counters of this handle, written by the acquiring
+		 * thread or under rel_lock, each read alone: relaxed. attach_pub: written
+		 * before the welcome. */
 		base = received ? LOAD_RLX(&c->last_pub) : LOAD_RLX(&c->chan->attach_pub);
 		/* The pool's count is stored once publish is over: the frame
 		 * being published may be ours already. */
 		st->lag = published > base ? published - base : 0;
 		if (c->policy == RKV_POLICY_LATEST) {
+			/* M3: acquire, as in take_latest; read once. */
 			uint64_t e = LOAD_ACQ(&c->chan->mailbox);
 			if (e != RKV_MAILBOX_EMPTY)
 				ts = slot_ts(c, RKV_ENTRY_SLOT(e));
 		} else {
+			/* M1, M2: acquire, as in take_ring; read once, checked. */
 			uint64_t h = LOAD_ACQ(&c->chan->ready_head), t = LOAD_ACQ(&c->chan->ready_tail);
 			if (t != h && t - h <= (uint64_t)c->ready_mask + 1)
+				/* M1: ordered by the acquire of ready_tail above; slot_ts()
+				 * checks the index. */
 				ts = slot_ts(c, RKV_ENTRY_SLOT(LOAD_RLX(&c->ready[h & c->ready_mask])));
 		}
 	}
@@ -1258,13 +1344,17 @@ int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *out, size_t s
 	 * lag until it reads our release ring. */
 	st.outstanding = nheld(c);
 	if (c->policy == RKV_POLICY_LATEST)
+		/* M3 read as a number: relaxed. */
 		st.outstanding += LOAD_RLX(&c->chan->mailbox) != RKV_MAILBOX_EMPTY;
 	else if (c->policy != RKV_POLICY_GROUP)
+		/* M1, M2 read as numbers. */
 		st.outstanding += (uint32_t)(LOAD_ACQ(&c->chan->ready_tail) -
 					     LOAD_RLX(&c->chan->ready_head));
 	/* A group member's frames are the ones it claimed. */
 	/* From the shared copies: this may run on another thread than
 	 * acquire, which owns c->head and c->taken. */
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	st.received = LOAD_RLX(&c->chan->taken);
 	st.delivered = c->policy == RKV_POLICY_GROUP ? st.received : LOAD_RLX(&w->delivered);
 	st.dropped = c->policy == RKV_POLICY_GROUP ? 0 : LOAD_RLX(&w->dropped);

@@ -18,6 +18,8 @@
  * that is what stands in the way. 1, 0, or -1 when @c is doomed. */
 static int ring_room(rkv_producer *p, struct cons *c)
 {
+	/* M2: acquire, pairs with take_ring's release of ready_head: the consumer read the
+	 * entries before h before we overwrite them. */
 	uint64_t h = LOAD_ACQ(&c->chan->ready_head);
 
 	if (h - c->head > c->tail - c->head) {
@@ -43,9 +45,12 @@ int deliver_ring(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
 		return GONE;
 	if (!room)
 		return FULL;
+	/* M1: relaxed; the release of ready_tail below makes it visible. */
 	STORE_RLX(&c->ready[c->tail & c->ready_mask], entry);
 	c->hist[c->tail & c->hist_mask] = lagrec_of(p, s);
 	c->tail++;
+	/* M1: release, pairs with take_ring's acquire: the descriptor and data (written at
+	 * publish) and the entry are seen with the tail. */
 	STORE_REL(&c->chan->ready_tail, c->tail);
 	ledger_give(p, c, s);
 	c->wake_pending = 1;
@@ -59,6 +64,8 @@ int deliver_latest(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
 	/* A consumer flipping its mailbox under us gets a few tries, then
 	 * misses the frame; it cannot keep the producer here. */
 	for (int tries = 0; tries < 16; tries++) {
+		/* M3: acquire, pairs with take_latest's exchange: EMPTY means the consumer
+		 * has the entry we put last. */
 		uint64_t old = LOAD_ACQ(&c->chan->mailbox);
 		if (old == RKV_MAILBOX_EMPTY) {
 			if (c->outstanding >= 1 + c->max_held && ledger_drain(p, c) < 0)
@@ -72,6 +79,9 @@ int deliver_latest(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
 				return GONE;
 			}
 		}
+		/* M3: acq_rel, pairs with take_latest's exchange: release carries the frame
+		 * to it, acquire its take of the old entry; one word, so exactly one side
+		 * gets an unread slot. */
 		if (!__atomic_compare_exchange_n(&c->chan->mailbox, &old, entry, 0,
 						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			continue;
@@ -88,6 +98,8 @@ int deliver_latest(rkv_producer *p, struct cons *c, uint32_t s, uint64_t entry)
 			c->outstanding--;
 			ledger_unref(p, os);
 			c->replaced++;
+			/* M10: counters, one writer, each read alone as a number: relaxed
+			 * suffices (docs/pool.md, Memory ordering). */
 			STORE_RLX(&c->st->replaced, c->replaced);
 		}
 		ledger_give(p, c, s);
@@ -114,6 +126,8 @@ int deliver_group(rkv_producer *p, struct group *g, uint32_t s)
 	if (!g->used || g->corrupt)
 		return GONE;
 	if (ps != NO_SLOT && bit_test(g->queued, ps) && g->pos[ps] == prev) {
+		/* M4: acquire, pairs with a member's claim (take_group's compare-and-swap,
+		 * release). */
 		uint64_t cell = LOAD_ACQ(&g->cells[idx]);
 		if (cell == RKV_CELL((uint32_t)prev, 0, ps))
 			return FULL; /* the frame queued a lap ago is still unclaimed */
@@ -125,15 +139,21 @@ int deliver_group(rkv_producer *p, struct group *g, uint32_t s)
 			return GONE;
 		}
 	}
+	/* M4: release, pairs with take_group's acquire of the cell: the frame is seen with
+	 * the cell. */
 	STORE_REL(&g->cells[idx], RKV_CELL((uint32_t)pos, 0, s));
 	g->at[idx] = s;
 	g->tail = pos + 1;
+	/* M4: release, pairs with take_group's acquire of tail: the cell is seen with the
+	 * tail. */
 	STORE_REL(&g->g->tail, g->tail);
 	bit_set(g->queued, s);
 	g->pos[s] = pos;
 	g->nqueued++;
 	p->refs[s]++;
 	g->delivered++;
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&g->st->delivered, g->delivered);
 	STORE_RLX(&g->st->queued, g->nqueued);
 	return DELIVERED;
@@ -142,12 +162,17 @@ int deliver_group(rkv_producer *p, struct group *g, uint32_t s)
 /* Wake one sleeping member of @g, starting after the last one woken. */
 void deliver_wake_group(rkv_producer *p, struct group *g)
 {
+	/* M6: the entries queued (M1, M3, M4) before the loads of consumer_waiting below;
+	 * pairs with announce()'s fence (consumer.c). Store then load on both sides
+	 * (Dekker): only the two full fences keep both from missing the other. */
 	FENCE();
 	for (uint32_t k = 0; k < p->max_consumers; k++) {
 		uint32_t i = (g->next_wake + k) % p->max_consumers;
 		struct cons *c = &p->cons[i];
 		if (!cons_live(c) || c->group != g)
 			continue;
+		/* M6: a relaxed look, after the fence above; the exchange (acq_rel) clears
+		 * the flag, so one waker writes the pipe. */
 		if (LOAD_RLX(&c->chan->consumer_waiting) &&
 		    __atomic_exchange_n(&c->chan->consumer_waiting, 0, __ATOMIC_ACQ_REL)) {
 			rkv__wake_pipe(c->wake_pipe);
@@ -160,12 +185,17 @@ void deliver_wake_group(rkv_producer *p, struct group *g)
 /* Wake every consumer that got a frame in this publish and sleeps. */
 void deliver_wake_consumers(rkv_producer *p)
 {
+	/* M6: the entries queued (M1, M3, M4) before the loads of consumer_waiting below;
+	 * pairs with announce()'s fence (consumer.c). Store then load on both sides
+	 * (Dekker): only the two full fences keep both from missing the other. */
 	FENCE();
 	for (uint32_t k = 0; k < p->nlist; k++) {
 		struct cons *c = &p->cons[p->list[k]];
 		if (!c->wake_pending)
 			continue;
 		c->wake_pending = 0;
+		/* M6: a relaxed look, after the fence above; the exchange (acq_rel) clears
+		 * the flag, so one waker writes the pipe. */
 		if (cons_live(c) && LOAD_RLX(&c->chan->consumer_waiting) &&
 		    __atomic_exchange_n(&c->chan->consumer_waiting, 0, __ATOMIC_ACQ_REL))
 			rkv__wake_pipe(c->wake_pipe);

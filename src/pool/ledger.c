@@ -47,6 +47,8 @@ static void cons_lag(rkv_producer *p, struct cons *c, uint64_t *lag, uint64_t *l
 	}
 	if (c->policy == RKV_POLICY_LATEST) {
 		if (c->mb_put) {
+			/* M3: acquire, pairs with take_latest's exchange (EMPTY: it took
+			 * what we put). */
 			if (LOAD_ACQ(&c->chan->mailbox) == RKV_MAILBOX_EMPTY) {
 				c->took = c->mb; /* it took the last one we put */
 				c->took_any = 1;
@@ -57,6 +59,8 @@ static void cons_lag(rkv_producer *p, struct cons *c, uint64_t *lag, uint64_t *l
 		if (c->took_any)
 			last = &c->took;
 	} else {
+		/* M2: acquire, pairs with take_ring's release of ready_head; checked
+		 * against our own books below. */
 		uint64_t h = LOAD_ACQ(&c->chan->ready_head);
 		if (h - c->head > c->tail - c->head)
 			h = c->head; /* not where it can be: the last head we checked */
@@ -76,6 +80,8 @@ void ledger_cons_stats(rkv_producer *p, struct cons *c)
 	uint64_t lag, last_seq;
 	int64_t oldest;
 
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&st->outstanding, c->outstanding);
 	STORE_RLX(&st->delivered, c->delivered);
 	STORE_RLX(&st->dropped, c->dropped);
@@ -83,6 +89,8 @@ void ledger_cons_stats(rkv_producer *p, struct cons *c)
 	/* "taken" is the consumer's own count; it is only shown, never trusted. */
 	STORE_RLX(&st->received, LOAD_RLX(&c->chan->taken));
 	cons_lag(p, c, &lag, &last_seq, &oldest);
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&st->lag, lag);
 	STORE_RLX(&st->last_seq, last_seq);
 	STORE_RLX(&st->oldest_ts, oldest);
@@ -93,12 +101,16 @@ static void group_to_member(rkv_producer *p, struct group *g, struct cons *m, ui
 {
 	bit_clear(g->queued, s);
 	g->nqueued--;
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&g->st->queued, g->nqueued);
 	g->claimed++;
 	STORE_RLX(&g->st->claimed, g->claimed);
 	bit_set(m->owned, s);
 	m->outstanding++;
 	m->delivered++;
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&m->st->delivered, m->delivered);
 	if (!m->took_any || p->slots[s].pub_seq > m->took.pub) {
 		m->took = lagrec_of(p, s);
@@ -110,6 +122,8 @@ static void group_take_back(rkv_producer *p, struct group *g, uint32_t s)
 {
 	bit_clear(g->queued, s);
 	g->nqueued--;
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&g->st->queued, g->nqueued);
 	ledger_unref(p, s);
 }
@@ -126,6 +140,8 @@ int ledger_drain(rkv_producer *p, struct cons *c)
 
 	if (!cons_live(c))
 		return -1;
+	/* M5: acquire, pairs with push_release's release of release_tail: the consumer's
+	 * reads of those slots happened before we reuse them. */
 	t = LOAD_ACQ(&c->chan->release_tail);
 	n = t - c->rel_head;
 	if (n == 0)
@@ -133,6 +149,8 @@ int ledger_drain(rkv_producer *p, struct cons *c)
 	if (n > (uint64_t)c->release_mask + 1)
 		goto bad;
 	for (uint64_t i = c->rel_head; i != t; i++) {
+		/* M5: ordered by the acquire of release_tail; read once into s, then
+		 * checked. */
 		uint32_t s = LOAD_RLX(&c->release[i & c->release_mask]);
 		if (s >= p->nslots)
 			goto bad;
@@ -143,6 +161,8 @@ int ledger_drain(rkv_producer *p, struct cons *c)
 			if (!bit_test(g->queued, s))
 				goto bad;
 			uint64_t pos = g->pos[s];
+			/* M4: acquire, pairs with the member's claim (take_group's
+			 * compare-and-swap); read once, then checked. */
 			uint64_t cell = LOAD_ACQ(&g->cells[pos & g->mask]);
 			if (RKV_CELL_TAG(cell) != (uint32_t)pos || RKV_CELL_SLOT(cell) != s ||
 			    RKV_CELL_OWNER(cell) != c->token)
@@ -156,6 +176,8 @@ int ledger_drain(rkv_producer *p, struct cons *c)
 		ledger_unref(p, s);
 	}
 	c->rel_head = t;
+	/* M5: release, pairs with push_release's acquire of release_head: we read the
+	 * entries before it overwrites them. */
 	STORE_REL(&c->chan->release_head, t);
 	return 0;
 bad:
@@ -224,9 +246,13 @@ void ledger_evict(rkv_producer *p, struct cons *c)
 {
 	if (!cons_live(c))
 		return;
+	/* M8: release, pairs with the consumer's acquire of evicted: the slots were taken
+	 * back before it learns so. */
 	STORE_REL(&c->chan->evicted, 1);
 	c->doom_code = -ECONNRESET;
 	send(c->sock, &c->doom_code, sizeof(c->doom_code), MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). (The load reads our own store.) */
 	STORE_RLX(&p->hdr->evictions, LOAD_RLX(&p->hdr->evictions) + 1);
 	doom(p, c);
 }
@@ -259,6 +285,8 @@ void ledger_group_destroy(rkv_producer *p, struct group *g)
 	}
 	g->nqueued = 0;
 	if (g->st)
+		/* M9: the entry is no longer shown; release orders it after the last
+		 * counters written. */
 		STORE_REL(&g->st->active, 0);
 	if (g->g)
 		rkv__unmap(g->g, g->size);
@@ -286,12 +314,16 @@ void ledger_forget(rkv_producer *p, struct cons *c)
 	 * hand out what is queued to it from now on (after a destroy it may:
 	 * those frames stay whole). */
 	if (c->chan && c->doom_code != -EPIPE)
+		/* M8: release, pairs with the consumer's acquire of evicted: the slots were
+		 * taken back before it learns so. */
 		STORE_REL(&c->chan->evicted, c->doom_code == -ECONNRESET ? 1u : 2u);
 	if (g) {
 		for (uint32_t s = 0; s < p->nslots; s++) {
 			if (!bit_test(g->queued, s))
 				continue;
 			uint64_t pos = g->pos[s];
+			/* M4: acquire, pairs with the member's claim (take_group's
+			 * compare-and-swap); read once, then checked. */
 			uint64_t cell = LOAD_ACQ(&g->cells[pos & g->mask]);
 			if (RKV_CELL_TAG(cell) == (uint32_t)pos && RKV_CELL_SLOT(cell) == s &&
 			    RKV_CELL_OWNER(cell) == c->token)
@@ -307,6 +339,8 @@ void ledger_forget(rkv_producer *p, struct cons *c)
 	c->outstanding = 0;
 	if (g) {
 		g->members--;
+		/* M10: counters, one writer, each read alone as a number: relaxed suffices
+		 * (docs/pool.md, Memory ordering). */
 		STORE_RLX(&g->st->members, g->members);
 		if (g->members == 0)
 			ledger_group_destroy(p, g);
@@ -343,9 +377,14 @@ void ledger_forget(rkv_producer *p, struct cons *c)
 	c->chan = NULL;
 	c->state = CS_FREE;
 	c->doom_code = 0;
+	/* M9: relaxed: an observer that still sees 1 reads the departing consumer's last
+	 * counters, valid numbers all; the next user of the entry sets it with release
+	 * (attach.c). */
 	STORE_RLX(&c->st->active, 0);
 	STORE_RLX(&c->st->outstanding, 0);
 	p->nconsumers--;
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&p->hdr->consumers, p->nconsumers);
 }
 
@@ -364,6 +403,8 @@ void ledger_rebuild_lists(rkv_producer *p)
 			ng++;
 		}
 	}
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&p->hdr->groups, ng);
 }
 
@@ -383,6 +424,8 @@ void ledger_reap(rkv_producer *p)
 /* Slots came back outside the producer's thread: wake it if it sleeps. */
 void ledger_wake_producer(rkv_producer *p)
 {
+	/* M7: our own flag (the producer's thread writes it under the lock we hold):
+	 * relaxed reads it. */
 	if (LOAD_RLX(&p->hdr->producer_waiting))
 		rkv__efd_signal(p->svc_efd);
 }

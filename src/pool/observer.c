@@ -11,6 +11,9 @@
 void rkv__pool_stats_read(const struct rkv_wire_pool *h, struct rkv_pool_stats *st)
 {
 	memset(st, 0, sizeof(*st));
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). The fields read plainly here (capacity, counts,
+	 * pid, flags) are written once, before the pool is shared. */
 	st->published = LOAD_RLX(&h->published);
 	st->producer_waits = LOAD_RLX(&h->producer_waits);
 	st->refused = LOAD_RLX(&h->refused);
@@ -22,6 +25,7 @@ void rkv__pool_stats_read(const struct rkv_wire_pool *h, struct rkv_pool_stats *
 	st->consumers = LOAD_RLX(&h->consumers);
 	st->max_consumers = h->max_consumers;
 	st->producer_pid = h->producer_pid;
+	/* M8: acquire, pairs with rkv_producer_destroy()'s release. */
 	st->closed = LOAD_ACQ(&h->closed);
 	st->groups = LOAD_RLX(&h->groups);
 	st->external = (h->flags & RKV_WIRE_POOL_EXTERNAL) != 0;
@@ -112,6 +116,8 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 	tab = (const struct rkv_wire_cstats *)((const uint8_t *)hdr + stats_offset);
 	for (uint32_t i = 0; i < maxc; i++) {
 		const struct rkv_wire_cstats *e = &tab[i];
+		/* M9: acquire, pairs with attach's release of active: the entry's fields
+		 * were written before. */
 		if (!LOAD_ACQ(&e->active))
 			continue;
 		if ((uint32_t)count < max) {
@@ -122,6 +128,8 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 			o.pid = e->pid;
 			o.queue_depth = e->queue_depth;
 			o.max_held = e->max_held;
+			/* M10: counters, one writer, each read alone as a number: relaxed
+			 * suffices (docs/pool.md, Memory ordering). */
 			o.outstanding = LOAD_RLX(&e->outstanding);
 			o.delivered = LOAD_RLX(&e->delivered);
 			o.received = LOAD_RLX(&e->received);
@@ -130,6 +138,8 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 			memcpy(o.label, e->label, RKV_LABEL_MAX);
 			memcpy(o.group, e->group, RKV_LABEL_MAX);
 			o.label[RKV_LABEL_MAX - 1] = o.group[RKV_LABEL_MAX - 1] = '\0';
+			/* M10: counters, one writer, each read alone as a number: relaxed
+			 * suffices (docs/pool.md, Memory ordering). */
 			o.lag = LOAD_RLX(&e->lag);
 			o.last_seq = LOAD_RLX(&e->last_seq);
 			int64_t ts = LOAD_RLX(&e->oldest_ts);
@@ -159,11 +169,15 @@ int rkv_pool_group_stats(const char *name, struct rkv_group_stats *groups, uint3
 	tab = (const struct rkv_wire_gstats *)((const uint8_t *)hdr + hdr->gstats_offset);
 	for (uint32_t i = 0; i < hdr->max_consumers; i++) {
 		const struct rkv_wire_gstats *e = &tab[i];
+		/* M9: acquire, pairs with attach's release of active: the entry's fields
+		 * were written before. */
 		if (!LOAD_ACQ(&e->active))
 			continue;
 		if ((uint32_t)count < max) {
 			struct rkv_group_stats o;
 			memset(&o, 0, sizeof(o));
+			/* M10: counters, one writer, each read alone as a number: relaxed
+			 * suffices (docs/pool.md, Memory ordering). */
 			o.members = LOAD_RLX(&e->members);
 			o.queue_depth = e->ring_size;
 			o.queued = LOAD_RLX(&e->queued);

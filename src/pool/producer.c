@@ -107,6 +107,7 @@ void rkv_producer_destroy(rkv_producer *p)
 		if (p->reject[i].fd >= 0)
 			close(p->reject[i].fd);
 	if (p->hdr)
+		/* M8: release, pairs with the consumers' and observers' acquire of closed. */
 		STORE_REL(&p->hdr->closed, 1);
 	if (p->cons) {
 		for (uint32_t i = 0; i < p->max_consumers; i++) {
@@ -278,6 +279,8 @@ int rkv_producer_create(const char *name, const struct rkv_pool_opts *opts_in, r
 		p->reject[i].fd = -1;
 	pthread_mutex_init(&p->lock, NULL);
 	snprintf(p->name, sizeof(p->name), "%s", name);
+	/* A single value in this process, read alone: relaxed (docs/pool.md, Memory
+	 * ordering). */
 	p->fork_gen = LOAD_RLX(&rkv__fork_gen);
 	p->nslots = o.slot_count;
 	p->max_consumers = o.max_consumers ? o.max_consumers : 16;
@@ -461,6 +464,8 @@ static void announce_sleep(rkv_producer *p)
 {
 	if (++p->sleep_gen == 0)
 		p->sleep_gen = 1;
+	/* M7: relaxed store, then a full fence before our second look (the caller's
+	 * recheck); pairs with wake_producer()'s fence (consumer.c): Dekker, as M6. */
 	STORE_RLX(&p->hdr->producer_waiting, p->sleep_gen);
 	FENCE();
 }
@@ -493,13 +498,19 @@ static int producer_wait(rkv_producer *p, int64_t *spin_until, int64_t deadline,
 	drain_wakes(p);
 	announce_sleep(p);
 	if (recheck(p, arg)) {
+		/* M7: the announcement taken back; a consumer that still saw it sends one
+		 * byte more, which the next wait drains. */
 		STORE_RLX(&p->hdr->producer_waiting, 0);
 		return 1;
 	}
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). (The load reads our own store.) */
 	STORE_RLX(&p->hdr->producer_waits, LOAD_RLX(&p->hdr->producer_waits) + 1);
 	pthread_mutex_unlock(&p->lock);
 	n = rkv__epoll_wait(p->wake_ep, ev, 4, deadline);
 	pthread_mutex_lock(&p->lock);
+	/* M7: the announcement taken back; a consumer that still saw it sends one byte
+	 * more, which the next wait drains. */
 	STORE_RLX(&p->hdr->producer_waiting, 0);
 	/* The wake-up that ended the sleep is still in its socket (epoll
 	 * does not read it), and more may follow from consumers that saw
@@ -516,6 +527,8 @@ static void disarm(rkv_producer *p)
 	if (!p->armed)
 		return;
 	p->armed = 0;
+	/* M7: the announcement taken back; a consumer that still saw it sends one byte
+	 * more, which the next wait drains. */
 	STORE_RLX(&p->hdr->producer_waiting, 0);
 	drain_wakes(p);
 }
@@ -531,6 +544,8 @@ static int arm_fd(rkv_producer *p, int (*recheck)(rkv_producer *, void *), void 
 	drain_wakes(p);
 	announce_sleep(p);
 	if (recheck(p, arg)) {
+		/* M7: the announcement taken back; a consumer that still saw it sends one
+		 * byte more, which the next wait drains. */
 		STORE_RLX(&p->hdr->producer_waiting, 0);
 		return 1;
 	}
@@ -620,11 +635,16 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 	}
 	if (r) {
 		if (r != -EINTR)
+			/* M10: counters, one writer, each read alone as a number: relaxed
+			 * suffices (docs/pool.md, Memory ordering). (The load reads our own
+			 * store.) */
 			STORE_RLX(&p->hdr->refused, LOAD_RLX(&p->hdr->refused) + 1);
 		goto out;
 	}
 	{
 		uint32_t s = p->free_stack[--p->nfree];
+		/* M10: counters, one writer, each read alone as a number: relaxed suffices
+		 * (docs/pool.md, Memory ordering). */
 		STORE_RLX(&p->hdr->slots_free, p->nfree);
 		make_loan(p, s, loan);
 	}
@@ -642,6 +662,8 @@ static int take_free(rkv_producer *p, uint32_t s)
 	for (uint32_t i = 0; i < p->nfree; i++) {
 		if (p->free_stack[i] == s) {
 			p->free_stack[i] = p->free_stack[--p->nfree];
+			/* M10: counters, one writer, each read alone as a number: relaxed
+			 * suffices (docs/pool.md, Memory ordering). */
 			STORE_RLX(&p->hdr->slots_free, p->nfree);
 			return 1;
 		}
@@ -744,6 +766,8 @@ int rkv_producer_reclaim(rkv_producer *p, const uint32_t *slots, uint32_t n, uin
 		if (rc.nfreed < n)
 			p->armed = 1;
 		else
+			/* M7: the announcement taken back; a consumer that still saw it
+			 * sends one byte more, which the next wait drains. */
 			STORE_RLX(&p->hdr->producer_waiting, 0);
 	}
 	ledger_reap(p);
@@ -850,6 +874,9 @@ static void waiters_missed(rkv_producer *p, struct publish_state *ps, int timed_
 			ledger_count_dropped(&p->cons[w]);
 		}
 		if (timed_out)
+			/* M10: counters, one writer, each read alone as a number: relaxed
+			 * suffices (docs/pool.md, Memory ordering). (The load reads our own
+			 * store.) */
 			STORE_RLX(&p->hdr->block_timeouts, LOAD_RLX(&p->hdr->block_timeouts) + 1);
 	}
 	ps->nwait = 0;
@@ -867,6 +894,8 @@ static void frame_store(struct rkv_frame *dst, const struct rkv_frame *src)
 	const size_t past = at + sizeof(src->timestamp_ns);
 
 	memcpy(dst, src, at);
+	/* M10: pairs with slot_ts()'s relaxed load (consumer.c): a time read alone; the
+	 * rest of the descriptor is published by M1, M3 or M4. */
 	STORE_RLX(&dst->timestamp_ns, src->timestamp_ns);
 	memcpy((char *)dst + past, (const char *)src + past, sizeof(*src) - past);
 }
@@ -944,6 +973,8 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 	}
 
 	ledger_unref(p, s); /* the loan's reference */
+	/* M10: counters, one writer, each read alone as a number: relaxed suffices
+	 * (docs/pool.md, Memory ordering). */
 	STORE_RLX(&p->hdr->published, p->published);
 	ledger_reap(p);
 	pthread_mutex_unlock(&p->lock);
@@ -1028,6 +1059,8 @@ static void groups_refresh(rkv_producer *p)
 			if (!bit_test(g->queued, s))
 				continue;
 			uint64_t pos = g->pos[s];
+			/* M4: acquire, pairs with the member's claim (take_group's
+			 * compare-and-swap); read once, then checked. */
 			uint64_t cell = LOAD_ACQ(&g->cells[pos & g->mask]);
 			uint32_t owner = RKV_CELL_OWNER(cell);
 			if (RKV_CELL_TAG(cell) == (uint32_t)pos && RKV_CELL_SLOT(cell) == s &&

@@ -139,6 +139,8 @@ static void maps_prepare(void) { pthread_mutex_lock(&maps_lock); }
 static void maps_parent(void) { pthread_mutex_unlock(&maps_lock); }
 static void maps_child(void)
 {
+	/* In the child, before it has other threads: a single value, read alone and relaxed
+	 * by the handles (forked()). */
 	__atomic_store_n(&rkv__fork_gen, rkv__fork_gen + 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&maps_lock);
 }

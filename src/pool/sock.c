@@ -230,6 +230,8 @@ int rkv__epoll_wait(int ep, void *events, int max, int64_t deadline)
 		ts.tv_nsec = left % 1000000000;
 		tsp = &ts;
 	}
+	/* A flag set once (ENOSYS) and read alone: relaxed; a thread that misses it tries
+	 * epoll_pwait2 once more. */
 	if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
 		n = syscall(SYS_epoll_pwait2, ep, events, max, tsp, NULL, (size_t)8);
 		if (n >= 0)
