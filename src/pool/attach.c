@@ -132,9 +132,11 @@ static void group_install(struct group *g, struct group_area *a, const char *nam
 		g->cells[i] = RKV_CELL((uint32_t)(i - ring_size), RKV_CELL_NEVER, 0xffff);
 		g->at[i] = NO_SLOT;
 	}
-	memset(g->st, 0, sizeof(*g->st));
-	g->st->ring_size = ring_size;
-	memcpy(g->st->name, g->name, RKV_LABEL_MAX);
+	/* An observer may still be reading the entry's last user (M9): every
+	 * byte is written atomically. */
+	rkv__store_bytes(g->st, NULL, sizeof(*g->st));
+	STORE_RLX(&g->st->ring_size, ring_size);
+	rkv__store_bytes(g->st->name, g->name, RKV_LABEL_MAX);
 	/* M9: release, pairs with the observers' acquire of active: the entry's fields,
 	 * written above, are seen with it. */
 	STORE_REL(&g->st->active, 1);
@@ -511,14 +513,16 @@ void attach_handle(rkv_producer *p, int fd, pid_t pid)
 					  .data.u64 = MKTAG(TAG_CONS, c->id, c->gen) };
 		struct epoll_event wev = { .events = EPOLLIN,
 					   .data.u64 = MKTAG(TAG_WAKE, c->id, c->gen) };
-		memset(c->st, 0, sizeof(*c->st));
-		c->st->id = c->id;
-		c->st->policy = c->policy;
-		c->st->pid = pid;
-		c->st->queue_depth = c->depth;
-		c->st->max_held = c->max_held;
-		memcpy(c->st->label, j.h.label, RKV_LABEL_MAX);
-		memcpy(c->st->group, j.h.group, RKV_LABEL_MAX);
+		/* An observer may still be reading the entry's last user
+		 * (M9): every byte is written atomically. */
+		rkv__store_bytes(c->st, NULL, sizeof(*c->st));
+		STORE_RLX(&c->st->id, c->id);
+		STORE_RLX(&c->st->policy, c->policy);
+		STORE_RLX(&c->st->pid, pid);
+		STORE_RLX(&c->st->queue_depth, c->depth);
+		STORE_RLX(&c->st->max_held, c->max_held);
+		rkv__store_bytes(c->st->label, j.h.label, RKV_LABEL_MAX);
+		rkv__store_bytes(c->st->group, j.h.group, RKV_LABEL_MAX);
 		/* M9: release, pairs with the observers' acquire of active: the entry's
 		 * fields, written above, are seen with it. */
 		STORE_REL(&c->st->active, 1);

@@ -977,7 +977,9 @@ static int make_view(rkv_consumer *c, uint64_t e, int tag_is_pos, struct rkv_vie
 	 * or under rel_lock, each read alone: relaxed. */
 	if (s >= c->nslots || LOAD_RLX(&c->held[s]))
 		return -EPROTO; /* not a slot we can give back */
-	memcpy(&d, &c->slots[s], sizeof(d));
+	/* Copied once and only the copy checked: an honest producer does not
+	 * write a slot we were handed, a broken one may (M1, M3, M4). */
+	rkv__load_bytes(&d, &c->slots[s], sizeof(d));
 	if ((!tag_is_pos && (uint32_t)d.pub_seq != RKV_ENTRY_TAG(e)) ||
 	    rkv_frame_check(&d.frame, c->capacity)) {
 		rel_lock(c);

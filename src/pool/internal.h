@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 #include <sys/un.h>
@@ -35,6 +36,49 @@ static inline void rkv__tsan_fence(void)
 #else
 #define FENCE()         __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #endif
+
+/* Copy @n bytes of shared memory that another process may write meanwhile
+ * (a table entry being reused, a hostile peer's descriptor): every byte is
+ * read once, by relaxed atomic loads of 32-bit words where @src and @n allow
+ * (plain loads on every target, no lock), so that there is no data race and
+ * the caller checks the copy, never the original. */
+static inline void rkv__load_bytes(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	if (((uintptr_t)s & 3) == 0 && (n & 3) == 0) {
+		for (size_t i = 0; i < n; i += 4) {
+			uint32_t w = __atomic_load_n((const uint32_t *)(const void *)(s + i),
+						     __ATOMIC_RELAXED);
+			memcpy(d + i, &w, 4);
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		d[i] = __atomic_load_n(s + i, __ATOMIC_RELAXED);
+}
+
+/* Write @n bytes (from @src, or zeros if @src is NULL) to shared memory that
+ * another process may read meanwhile, the counterpart of rkv__load_bytes:
+ * relaxed atomic stores of 32-bit words where @dst and @n allow. */
+static inline void rkv__store_bytes(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	if (((uintptr_t)d & 3) == 0 && (n & 3) == 0) {
+		for (size_t i = 0; i < n; i += 4) {
+			uint32_t w = 0;
+			if (s)
+				memcpy(&w, s + i, 4);
+			__atomic_store_n((uint32_t *)(void *)(d + i), w, __ATOMIC_RELAXED);
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		__atomic_store_n(d + i, s ? s[i] : 0, __ATOMIC_RELAXED);
+}
 
 /* Shared memory holds 64-bit counters and positions that both sides access
  * atomically; where that would take a lock (some 32-bit targets), a process

@@ -123,11 +123,14 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 		if ((uint32_t)count < max) {
 			struct rkv_consumer_stats o;
 			memset(&o, 0, sizeof(o));
-			o.id = e->id;
-			o.policy = e->policy;
-			o.pid = e->pid;
-			o.queue_depth = e->queue_depth;
-			o.max_held = e->max_held;
+			/* The producer rewrites an entry for a newcomer while we
+			 * look (M9): every field is read once, atomically, and
+			 * the strings are copied and terminated here. */
+			o.id = LOAD_RLX(&e->id);
+			o.policy = LOAD_RLX(&e->policy);
+			o.pid = LOAD_RLX(&e->pid);
+			o.queue_depth = LOAD_RLX(&e->queue_depth);
+			o.max_held = LOAD_RLX(&e->max_held);
 			/* M10: counters, one writer, each read alone as a number: relaxed
 			 * suffices (docs/pool.md, Memory ordering). */
 			o.outstanding = LOAD_RLX(&e->outstanding);
@@ -135,8 +138,8 @@ int rkv_pool_stats(const char *name, struct rkv_pool_stats *pool, size_t pool_si
 			o.received = LOAD_RLX(&e->received);
 			o.dropped = LOAD_RLX(&e->dropped);
 			o.replaced = LOAD_RLX(&e->replaced);
-			memcpy(o.label, e->label, RKV_LABEL_MAX);
-			memcpy(o.group, e->group, RKV_LABEL_MAX);
+			rkv__load_bytes(o.label, e->label, RKV_LABEL_MAX);
+			rkv__load_bytes(o.group, e->group, RKV_LABEL_MAX);
 			o.label[RKV_LABEL_MAX - 1] = o.group[RKV_LABEL_MAX - 1] = '\0';
 			/* M10: counters, one writer, each read alone as a number: relaxed
 			 * suffices (docs/pool.md, Memory ordering). */
@@ -179,12 +182,13 @@ int rkv_pool_group_stats(const char *name, struct rkv_group_stats *groups, uint3
 			/* M10: counters, one writer, each read alone as a number: relaxed
 			 * suffices (docs/pool.md, Memory ordering). */
 			o.members = LOAD_RLX(&e->members);
-			o.queue_depth = e->ring_size;
+			/* as in rkv_pool_stats: read once, atomically */
+			o.queue_depth = LOAD_RLX(&e->ring_size);
 			o.queued = LOAD_RLX(&e->queued);
 			o.delivered = LOAD_RLX(&e->delivered);
 			o.dropped = LOAD_RLX(&e->dropped);
 			o.claimed = LOAD_RLX(&e->claimed);
-			memcpy(o.name, e->name, RKV_LABEL_MAX);
+			rkv__load_bytes(o.name, e->name, RKV_LABEL_MAX);
 			o.name[RKV_LABEL_MAX - 1] = '\0';
 			rkv__copy_out((char *)groups + (size_t)count * size, size, &o, sizeof(o),
 				      sizeof(o));
