@@ -1598,8 +1598,8 @@ static void bench_zerocopy(const struct config *cfg, struct results *res)
 /*
  * What a pool costs beyond its slot data: its shared areas (the memfds the
  * producer maps: the pool area's header, slot descriptors and stats tables,
- * one chan area per consumer) less the slots' bytes, counted whole (every
- * page of them, touched or not), plus the anonymous memory the library
+ * one chan area per consumer, each slot's rounding up to whole pages) less
+ * the slots' bytes, counted whole (every page, touched or not), plus the anonymous memory the library
  * takes in each process (heap, the service thread's stack pages touched):
  * /proc/self/smaps_rollup's Anonymous before and after, in the producer and
  * in each consumer, with one frame published and taken so the steady-state
@@ -1721,7 +1721,8 @@ static double mem_cost(uint32_t slots, uint32_t ncons, double *shared)
 		die("memory: publish: %s", strerror(-r));
 	while (__atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE) < ncons)
 		sleep_ns(1000000);
-	double bytes = (double)(memfd_bytes() - shared0) - (double)slots * (double)((cap + 4095) & ~4095ull);
+	/* the slots' bytes themselves; their rounding up to whole pages counts */
+	double bytes = (double)(memfd_bytes() - shared0) - (double)slots * (double)cap;
 	*shared = bytes;
 	bytes += (double)(anon_kib() - anon0) * 1024;
 	for (uint32_t i = 0; i < ncons; i++)
