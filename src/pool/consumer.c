@@ -1072,7 +1072,7 @@ static void announce(rkv_consumer *c)
 	 * the fence in deliver_wake_consumers() / deliver_wake_group() (Dekker: one side
 	 * sees the other). */
 	STORE_RLX(&c->chan->consumer_waiting, 1);
-	FENCE();
+	WAKE_FENCE();
 }
 
 /* fd mode: make the fd readable now, without the producer. */

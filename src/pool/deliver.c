@@ -188,7 +188,7 @@ void deliver_wake_consumers(rkv_producer *p)
 	/* M6: the entries queued (M1, M3, M4) before the loads of consumer_waiting below;
 	 * pairs with announce()'s fence (consumer.c). Store then load on both sides
 	 * (Dekker): only the two full fences keep both from missing the other. */
-	FENCE();
+	WAKE_FENCE();
 	for (uint32_t k = 0; k < p->nlist; k++) {
 		struct cons *c = &p->cons[p->list[k]];
 		if (!c->wake_pending)

@@ -36,6 +36,14 @@ static inline void rkv__tsan_fence(void)
 #else
 #define FENCE()         __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #endif
+/* The consumer-sleep handshake's two fences (docs/pool.md, M6). A build for
+ * the litmus test only (-Dlitmus=no_wake_fence, tests/litmus.c) makes them
+ * compiler barriers, to show that the test catches the wake-ups lost then. */
+#ifdef RKV_LITMUS_NO_WAKE_FENCE
+#define WAKE_FENCE()    __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#else
+#define WAKE_FENCE()    FENCE()
+#endif
 
 /* Copy @n bytes of shared memory that another process may write meanwhile
  * (a table entry being reused, a hostile peer's descriptor): every byte is
