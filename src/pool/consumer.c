@@ -1164,10 +1164,10 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 		if (r != -EAGAIN) {
 			/* In fd mode the announcement stays: the fd must
 			 * become readable for the next frame. */
+			/* M6: the announcement taken back; a producer that still
+			 * saw it writes one byte more, drained before the next
+			 * announcement. */
 			if (!c->fd_mode)
-				/* M6: the announcement taken back; a producer that still
-				 * saw it writes one byte more, drained before the next
-				 * announcement. */
 				STORE_RLX(&c->chan->consumer_waiting, 0);
 			return r;
 		}
@@ -1180,17 +1180,17 @@ int rkv_consumer_acquire(rkv_consumer *c, struct rkv_view *v, int64_t timeout_ns
 			return -EAGAIN;
 		}
 		if (deadline != INT64_MAX && rkv__now_ns() >= deadline) {
+			/* M6: the announcement taken back; a producer that still
+			 * saw it writes one byte more, drained before the next
+			 * announcement. */
 			if (!c->fd_mode)
-				/* M6: the announcement taken back; a producer that still
-				 * saw it writes one byte more, drained before the next
-				 * announcement. */
 				STORE_RLX(&c->chan->consumer_waiting, 0);
 			return -ETIMEDOUT;
 		}
 		r = wait_events(c, deadline);
+		/* M6: the announcement taken back; a producer that still saw it
+		 * writes one byte more, drained before the next announcement. */
 		if (!c->fd_mode)
-			/* M6: the announcement taken back; a producer that still saw it
-			 * writes one byte more, drained before the next announcement. */
 			STORE_RLX(&c->chan->consumer_waiting, 0);
 		if (r == -EINTR)
 			return -EINTR;
@@ -1230,9 +1230,9 @@ int rkv_consumer_release(rkv_consumer *c, struct rkv_view *v)
 	/* In-process, under rel_lock: relaxed. */
 	STORE_RLX(&c->held[s], 0);
 	r = push_release(c, s);
+	/* In-process: n_released's release pairs with nheld()'s acquire: the
+	 * token cleared before the count. */
 	if (r >= 0)
-		/* In-process: release, pairs with nheld()'s acquire: the token cleared
-		 * before the count. */
 		STORE_REL(&c->n_released, c->n_released + 1);
 	else
 		STORE_RLX(&c->held[s], v->token); /* not given back: still held */
@@ -1284,9 +1284,9 @@ static void own_lag(rkv_consumer *c, struct rkv_consumer_stats *st, uint64_t rec
 	uint64_t published = LOAD_RLX(&c->pool->published), base;
 	int64_t ts = 0;
 
+	/* In-process: tokens and counters of this handle, written by the acquiring
+	 * thread or under rel_lock, each read alone: relaxed. */
 	if (received)
-		/* In-process: tokens and counters of this handle, written by the acquiring
-		 * thread or under rel_lock, each read alone: relaxed. */
 		st->last_seq = LOAD_RLX(&c->last_seq);
 	if (c->policy == RKV_POLICY_GROUP) {
 		/* M4: acquire, as in take_group; an estimate, checked before use. */
@@ -1314,9 +1314,9 @@ static void own_lag(rkv_consumer *c, struct rkv_consumer_stats *st, uint64_t rec
 		} else {
 			/* M1, M2: acquire, as in take_ring; read once, checked. */
 			uint64_t h = LOAD_ACQ(&c->chan->ready_head), t = LOAD_ACQ(&c->chan->ready_tail);
+			/* M1: ordered by the acquire of ready_tail above; slot_ts()
+			 * checks the index. */
 			if (t != h && t - h <= (uint64_t)c->ready_mask + 1)
-				/* M1: ordered by the acquire of ready_tail above; slot_ts()
-				 * checks the index. */
 				ts = slot_ts(c, RKV_ENTRY_SLOT(LOAD_RLX(&c->ready[h & c->ready_mask])));
 		}
 	}
@@ -1345,11 +1345,10 @@ int rkv_consumer_stats(rkv_consumer *c, struct rkv_consumer_stats *out, size_t s
 	/* What we pin, from our own side: exact, where the producer's books
 	 * lag until it reads our release ring. */
 	st.outstanding = nheld(c);
+	/* M3, and M1 and M2, read as numbers. */
 	if (c->policy == RKV_POLICY_LATEST)
-		/* M3 read as a number: relaxed. */
 		st.outstanding += LOAD_RLX(&c->chan->mailbox) != RKV_MAILBOX_EMPTY;
 	else if (c->policy != RKV_POLICY_GROUP)
-		/* M1, M2 read as numbers. */
 		st.outstanding += (uint32_t)(LOAD_ACQ(&c->chan->ready_tail) -
 					     LOAD_RLX(&c->chan->ready_head));
 	/* A group member's frames are the ones it claimed. */

@@ -284,9 +284,9 @@ void ledger_group_destroy(rkv_producer *p, struct group *g)
 		}
 	}
 	g->nqueued = 0;
+	/* M9: the entry is no longer shown; release orders it after the last
+	 * counters written. */
 	if (g->st)
-		/* M9: the entry is no longer shown; release orders it after the last
-		 * counters written. */
 		STORE_REL(&g->st->active, 0);
 	if (g->g)
 		rkv__unmap(g->g, g->size);
@@ -313,9 +313,9 @@ void ledger_forget(rkv_producer *p, struct cons *c)
 	/* Before any slot goes back: a consumer that is still alive must not
 	 * hand out what is queued to it from now on (after a destroy it may:
 	 * those frames stay whole). */
+	/* M8: release, pairs with the consumer's acquire of evicted: the slots were
+	 * taken back before it learns so. */
 	if (c->chan && c->doom_code != -EPIPE)
-		/* M8: release, pairs with the consumer's acquire of evicted: the slots were
-		 * taken back before it learns so. */
 		STORE_REL(&c->chan->evicted, c->doom_code == -ECONNRESET ? 1u : 2u);
 	if (g) {
 		for (uint32_t s = 0; s < p->nslots; s++) {

@@ -106,8 +106,8 @@ void rkv_producer_destroy(rkv_producer *p)
 	for (int i = 0; i < MAX_REJECT; i++)
 		if (p->reject[i].fd >= 0)
 			close(p->reject[i].fd);
+	/* M8: release, pairs with the consumers' and observers' acquire of closed. */
 	if (p->hdr)
-		/* M8: release, pairs with the consumers' and observers' acquire of closed. */
 		STORE_REL(&p->hdr->closed, 1);
 	if (p->cons) {
 		for (uint32_t i = 0; i < p->max_consumers; i++) {
@@ -634,10 +634,10 @@ int rkv_producer_loan(rkv_producer *p, struct rkv_loan *loan, int64_t timeout_ns
 		r = 0;
 	}
 	if (r) {
+		/* M10: counters, one writer, each read alone as a number: relaxed
+		 * suffices (docs/pool.md, Memory ordering). (The load reads our own
+		 * store.) */
 		if (r != -EINTR)
-			/* M10: counters, one writer, each read alone as a number: relaxed
-			 * suffices (docs/pool.md, Memory ordering). (The load reads our own
-			 * store.) */
 			STORE_RLX(&p->hdr->refused, LOAD_RLX(&p->hdr->refused) + 1);
 		goto out;
 	}
@@ -763,11 +763,11 @@ int rkv_producer_reclaim(rkv_producer *p, const uint32_t *slots, uint32_t n, uin
 		drain_wakes(p);
 		announce_sleep(p);
 		find_freed(p, &rc);
+		/* else M7: the announcement taken back; a consumer that still
+		 * saw it sends one byte more, which the next wait drains. */
 		if (rc.nfreed < n)
 			p->armed = 1;
 		else
-			/* M7: the announcement taken back; a consumer that still saw it
-			 * sends one byte more, which the next wait drains. */
 			STORE_RLX(&p->hdr->producer_waiting, 0);
 	}
 	ledger_reap(p);
@@ -873,10 +873,10 @@ static void waiters_missed(rkv_producer *p, struct publish_state *ps, int timed_
 		} else if (cons_live(&p->cons[w]) && p->cons[w].gen == p->waitgen[k]) {
 			ledger_count_dropped(&p->cons[w]);
 		}
+		/* M10: counters, one writer, each read alone as a number: relaxed
+		 * suffices (docs/pool.md, Memory ordering). (The load reads our own
+		 * store.) */
 		if (timed_out)
-			/* M10: counters, one writer, each read alone as a number: relaxed
-			 * suffices (docs/pool.md, Memory ordering). (The load reads our own
-			 * store.) */
 			STORE_RLX(&p->hdr->block_timeouts, LOAD_RLX(&p->hdr->block_timeouts) + 1);
 	}
 	ps->nwait = 0;
