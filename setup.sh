@@ -24,7 +24,7 @@ packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev
 # The image layer (src/imgops): libyuv, TurboJPEG and libpng.
 packages="$packages libyuv-dev libturbojpeg0-dev libpng-dev"
 # The Python binding (python/, built where numpy and Python's headers are).
-packages="$packages python3-numpy python3-dev"
+packages="$packages python3-numpy python3-dev python3-pytest"
 
 missing=
 for pkg in $packages; do
