@@ -75,6 +75,7 @@ typedef struct {
 	rkv_consumer *c;
 	Lease *held; /* leases not yet released: released before detach */
 	int waiting; /* threads in acquire, the GIL let go: close must wait */
+	PyThread_type_lock calls; /* rkv_consumer_acquire: one thread at a time */
 	PyObject *weakrefs;
 } Consumer;
 
@@ -85,6 +86,43 @@ struct Lease {
 	Lease *next, *prev;
 	int released;
 };
+
+/*
+ * The pool's handles take one caller at a time (rkv/pool.h, "Threads"),
+ * and the binding lets the GIL go while it waits in them, so two Python
+ * threads could otherwise be in the same handle at once. Each handle has a
+ * lock for those calls: taken with the GIL let go, waiting up to @tmo ns
+ * (-1: as long as it takes, 0: not at all), and interruptible by a signal
+ * (Ctrl-C in the main thread). 0, -EINTR (the caller runs the handlers)
+ * or -ETIMEDOUT.
+ */
+static int take_calls(PyThread_type_lock lk, int64_t tmo)
+{
+	if (PyThread_acquire_lock(lk, NOWAIT_LOCK))
+		return 0;
+	if (tmo == 0)
+		return -ETIMEDOUT;
+	PY_TIMEOUT_T us = tmo < 0 ? -1 : (PY_TIMEOUT_T)(tmo / 1000);
+	if (us > PY_TIMEOUT_MAX)
+		us = PY_TIMEOUT_MAX;
+	PyLockStatus st;
+	Py_BEGIN_ALLOW_THREADS
+	st = PyThread_acquire_lock_timed(lk, us, 1);
+	Py_END_ALLOW_THREADS
+	return st == PY_LOCK_ACQUIRED ? 0 : st == PY_LOCK_INTR ? -EINTR : -ETIMEDOUT;
+}
+
+/* What is left of @tmo ns (-1: forever) since *@t0, which moves to now. */
+static int64_t time_left(int64_t tmo, struct timespec *t0)
+{
+	if (tmo <= 0)
+		return tmo;
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int64_t spent = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000 + (t1.tv_nsec - t0->tv_nsec);
+	*t0 = t1;
+	return spent >= tmo ? 0 : tmo - spent;
+}
 
 static PyTypeObject LeaseType;
 
@@ -287,6 +325,10 @@ static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 	};
 	rkv_consumer *c = NULL;
 	int rc;
+	if (!self->calls && !(self->calls = PyThread_allocate_lock())) {
+		PyErr_NoMemory();
+		return -1;
+	}
 	Py_BEGIN_ALLOW_THREADS
 	rc = rkv_consumer_attach(name, &o, &c);
 	Py_END_ALLOW_THREADS
@@ -333,6 +375,8 @@ static void consumer_dealloc(Consumer *self)
 	/* No lease is held here: each holds a reference to its consumer. */
 	if (self->c)
 		rkv_consumer_detach(self->c);
+	if (self->calls)
+		PyThread_free_lock(self->calls);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -365,9 +409,16 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 	int rc;
 	for (;;) {
 		self->waiting++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = rkv_consumer_acquire(self->c, &l->v, tmo);
-		Py_END_ALLOW_THREADS
+		rc = take_calls(self->calls, tmo);
+		if (rc == 0) {
+			tmo = time_left(tmo, &t0); /* less the wait for the lock */
+			Py_BEGIN_ALLOW_THREADS
+			rc = rkv_consumer_acquire(self->c, &l->v, tmo);
+			PyThread_release_lock(self->calls);
+			Py_END_ALLOW_THREADS
+		} else if (rc == -ETIMEDOUT && tmo == 0) {
+			rc = -EAGAIN; /* another thread is in get(): nothing for this one */
+		}
 		self->waiting--;
 		if (rc != -EINTR)
 			break;
@@ -375,14 +426,7 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 			Py_DECREF(l);
 			return NULL;
 		}
-		if (tmo > 0) {
-			struct timespec t1;
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			int64_t spent = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 +
-					(t1.tv_nsec - t0.tv_nsec);
-			tmo = spent >= tmo ? 0 : tmo - spent;
-			t0 = t1;
-		}
+		tmo = time_left(tmo, &t0);
 		if (need_open(self) < 0) { /* closed by a signal handler */
 			Py_DECREF(l);
 			return NULL;
@@ -556,6 +600,7 @@ typedef struct {
 	PyObject_HEAD
 	rkv_producer *p;
 	int waiting; /* threads in a call with the GIL let go: close must wait */
+	PyThread_type_lock calls; /* the handle's calls: one thread at a time */
 } Producer;
 
 static int producer_init(Producer *self, PyObject *args, PyObject *kw)
@@ -582,6 +627,10 @@ static int producer_init(Producer *self, PyObject *args, PyObject *kw)
 		.block_timeout_ns = bt_ns, .access_gid = -1,
 	};
 	rkv_producer *p = NULL;
+	if (!self->calls && !(self->calls = PyThread_allocate_lock())) {
+		PyErr_NoMemory();
+		return -1;
+	}
 	int rc = rkv_producer_create(name, &o, &p);
 	if (rc < 0) {
 		char what[200];
@@ -636,13 +685,25 @@ static PyObject *producer_publish_copy(Producer *self, PyObject *args)
 	f.seq = seq;
 	f.timestamp_ns = ts;
 	f.flags = flags;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc;
 	self->waiting++;
-	Py_BEGIN_ALLOW_THREADS
-	rc = rkv_producer_publish_copy(self->p, b.buf, (size_t)b.len, &f, tmo);
-	Py_END_ALLOW_THREADS
+	while ((rc = take_calls(self->calls, tmo)) == -EINTR && PyErr_CheckSignals() == 0)
+		tmo = time_left(tmo, &t0);
+	if (rc == 0) {
+		tmo = time_left(tmo, &t0);
+		Py_BEGIN_ALLOW_THREADS
+		rc = rkv_producer_publish_copy(self->p, b.buf, (size_t)b.len, &f, tmo);
+		PyThread_release_lock(self->calls);
+		Py_END_ALLOW_THREADS
+	} else if (rc == -ETIMEDOUT && tmo == 0) {
+		rc = -EAGAIN;
+	}
 	self->waiting--;
 	PyBuffer_Release(&b);
+	if (rc == -EINTR && PyErr_Occurred())
+		return NULL;
 	if (rc < 0) {
 		if (rc == -EMSGSIZE) {
 			PyErr_SetString(PyExc_ValueError, "the frame is larger than the pool's slots");
@@ -703,8 +764,15 @@ static PyObject *loan_publish(Loan *l, PyObject *args)
 	Producer *p = l->owner;
 	int rc;
 	p->waiting++;
+	while ((rc = take_calls(p->calls, -1)) == -EINTR && PyErr_CheckSignals() == 0)
+		;
+	if (rc < 0) {
+		p->waiting--;
+		return NULL; /* a signal handler raised; the loan is still out */
+	}
 	Py_BEGIN_ALLOW_THREADS
 	rc = rkv_producer_publish(p->p, &l->l, &f);
+	PyThread_release_lock(p->calls);
 	Py_END_ALLOW_THREADS
 	p->waiting--;
 	if (rc == -EINVAL)
@@ -719,8 +787,20 @@ static PyObject *loan_cancel(Loan *l, PyObject *unused)
 {
 	(void)unused;
 	if (!l->done) {
-		if (l->owner->p)
-			(void)rkv_producer_cancel(l->owner->p, &l->l);
+		Producer *p = l->owner;
+		if (p->p) {
+			/* Not interruptible: a loan must not be left out because a
+			 * signal came (dealloc calls this too). */
+			if (!PyThread_acquire_lock(p->calls, NOWAIT_LOCK)) {
+				p->waiting++;
+				Py_BEGIN_ALLOW_THREADS
+				PyThread_acquire_lock(p->calls, WAIT_LOCK);
+				Py_END_ALLOW_THREADS
+				p->waiting--;
+			}
+			(void)rkv_producer_cancel(p->p, &l->l);
+			PyThread_release_lock(p->calls);
+		}
 		loan_end(l);
 	}
 	Py_RETURN_NONE;
@@ -794,13 +874,23 @@ static PyObject *producer_loan(Producer *self, PyObject *args)
 		return NULL;
 	l->owner = NULL;
 	l->done = 1;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc;
 	do {
 		self->waiting++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = rkv_producer_loan(self->p, &l->l, tmo);
-		Py_END_ALLOW_THREADS
+		rc = take_calls(self->calls, tmo);
+		if (rc == 0) {
+			tmo = time_left(tmo, &t0);
+			Py_BEGIN_ALLOW_THREADS
+			rc = rkv_producer_loan(self->p, &l->l, tmo);
+			PyThread_release_lock(self->calls);
+			Py_END_ALLOW_THREADS
+		} else if (rc == -ETIMEDOUT && tmo == 0) {
+			rc = -EAGAIN;
+		}
 		self->waiting--;
+		tmo = time_left(tmo, &t0);
 	} while (rc == -EINTR && PyErr_CheckSignals() == 0);
 	if (rc < 0) {
 		Py_DECREF(l);
@@ -827,13 +917,23 @@ static PyObject *producer_wait_consumers(Producer *self, PyObject *args)
 	int64_t tmo = timeout_ns_of(t, &err);
 	if (err)
 		return NULL;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc;
 	do {
 		self->waiting++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = rkv_producer_wait_consumers(self->p, n, tmo);
-		Py_END_ALLOW_THREADS
+		rc = take_calls(self->calls, tmo);
+		if (rc == 0) {
+			tmo = time_left(tmo, &t0);
+			Py_BEGIN_ALLOW_THREADS
+			rc = rkv_producer_wait_consumers(self->p, n, tmo);
+			PyThread_release_lock(self->calls);
+			Py_END_ALLOW_THREADS
+		} else if (rc == -ETIMEDOUT && tmo == 0) {
+			rc = -EAGAIN;
+		}
 		self->waiting--;
+		tmo = time_left(tmo, &t0);
 	} while (rc == -EINTR && PyErr_CheckSignals() == 0);
 	if (rc == -EINTR)
 		return NULL;
@@ -879,6 +979,8 @@ static PyObject *producer_close(Producer *self, PyObject *unused)
 static void producer_dealloc(Producer *self)
 {
 	rkv_producer_destroy(self->p);
+	if (self->calls)
+		PyThread_free_lock(self->calls);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 

@@ -18,6 +18,13 @@ frame before release (np.asarray(), .view(np.ndarray), .base) and C code
 (cv2, the NPU runtime) holding the pointer or frame.fd; use those inside
 `with frame:` only.
 
+Threads: a Consumer or a Producer may be shared by threads. The calls
+that wait (get, loan, publish, publish_copy, wait_consumers) are made one
+at a time per object, each waiting for the lock no longer than its own
+timeout, with the GIL let go; release() and the stats never wait for them.
+Default sequence numbers stay unique across threads, but frames published
+by several threads keep the order of their calls, not of their numbers.
+
 The C part is the extension rkvision._rkv. From a checkout, with
 PYTHONPATH=python, it is looked for in $RKV_PYTHON_EXT_DIR, else in
 the checkout's build/python/ (where `make` puts it).
@@ -27,6 +34,7 @@ import errno as _errno
 import json as _json
 import glob as _glob
 import os as _os
+import threading as _threading
 import weakref as _weakref
 
 # Installed, the extension sits in this folder; from a checkout it is found
@@ -456,6 +464,15 @@ class Producer:
         self.name = name
         self._p = _rkv.Producer(name, slots, capacity, max_consumers, block_timeout)
         self._seq = 0
+        self._seq_lock = _threading.Lock()
+
+    def _next_seq(self, seq):
+        """seq, or the one after the last; either way the next default."""
+        with self._seq_lock:
+            if seq is None:
+                seq = self._seq
+            self._seq = seq + 1
+            return seq
 
     def loan(self, timeout=None):
         """A free slot to fill in place (a Loan), waiting up to timeout
@@ -491,11 +508,9 @@ class Producer:
             w, h = 0, 0
         w = w if width is None else width
         h = h if height is None else height
-        if seq is None:
-            seq = self._seq
+        seq = self._next_seq(seq)
         self._p.publish_copy(array, _fourcc(format), w, h, seq, timestamp,
                              1 if keyframe else 0, timeout)
-        self._seq = seq + 1
 
     def wait_consumers(self, n=1, timeout=None):
         """Wait until at least n consumers are attached (TimeoutError)."""
@@ -666,11 +681,9 @@ class Loan:
             format = format or "BYTES"
             used = bytes_used if bytes_used is not None else 0
         p = self._producer
-        seq = p._seq if seq is None else seq
-        n = self._raw.publish(_fourcc(format), width, height, used, seq, timestamp,
-                              1 if keyframe else 0)
-        p._seq = seq + 1
-        return n
+        seq = p._next_seq(seq)
+        return self._raw.publish(_fourcc(format), width, height, used, seq, timestamp,
+                                 1 if keyframe else 0)
 
     def cancel(self):
         """Give the slot back unpublished."""
