@@ -168,6 +168,10 @@ def check_files():
     want = "%s:5: cameras.b.fps: expected a whole number 1..1000, got \"fast\"" % bad
     if want not in err:
         fail("--check bad: %r, expected %r" % (err, want))
+    # an invalid file at start: nothing runs, exit 1 with the reason
+    err = run([RKVD, "-c", bad], 1).stderr
+    if want not in err or "starting" in err:
+        fail("rkvd -c bad: %r" % err)
     err = run([RKVD, "--check", os.path.join(TMP, "none.yaml")], 1).stderr
     if "cannot open" not in err:
         fail("--check of a missing file: %r" % err)
