@@ -18,11 +18,11 @@
 
 static const char *const seeds[] = {
 	"cameras:\n  cam0:\n    fps: 15\n",
-	"api:\n  listen: 0.0.0.0:8080\n  token: t\ncameras:\n  a:\n    source: rtsp://h/x\n"
-	"    width: 1280\n    height: 720\n    decoder: mppvideodec\n    backend: rga\n"
-	"    preview: {width: 0, height: 360, fps: 5}\n    save: {dir: /tmp/x, every: 1.5}\n",
-	"cameras:\n  a: &x {fps: 5, rotate: 90, flip: hv}\n  b: *x\nalgorithms:\n"
-	"  m:\n    camera: a\n    policy: group\n    command: rkv watch $RKV_POOL\n",
+	("api:\n  listen: 0.0.0.0:8080\n  token: t\ncameras:\n  a:\n    source: rtsp://h/x\n"
+	 "    width: 1280\n    height: 720\n    decoder: mppvideodec\n    backend: rga\n"
+	 "    preview: {width: 0, height: 360, fps: 5}\n    save: {dir: /tmp/x, every: 1.5}\n"),
+	("cameras:\n  a: &x {fps: 5, rotate: 90, flip: hv}\n  b: *x\nalgorithms:\n"
+	 "  m:\n    camera: a\n    policy: group\n    command: rkv watch $RKV_POOL\n"),
 	"cameras: {a: {}, b: {loop: yes, format: YUYV, save: {format: png, quality: 3}}}\n",
 };
 
