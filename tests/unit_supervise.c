@@ -33,10 +33,29 @@ static struct rkvd_board board;
 static struct rkvd_events *events;
 static char cam[RKVD_NAME_MAX];
 
+static char logged[1 << 16];
+
 static void log_line(void *ctx, const char *line)
 {
 	(void)ctx;
 	fprintf(stderr, "  sup: %s\n", line);
+	size_t n = strlen(logged);
+	snprintf(logged + n, sizeof(logged) - n, "%s\n", line);
+}
+
+/* The number of entries in /proc/@pid/fd. */
+static int open_fds(pid_t pid)
+{
+	char path[64];
+	int n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
 }
 
 /* What rkvd's loop does, for @ms milliseconds. */
@@ -203,6 +222,8 @@ int main(int argc, char **argv)
 	check_env(ok.pid, "\nRKV_GROUP=ok\n");
 	snprintf(want, sizeof(want), "\nRKV_CAMERA=%s\n", cam);
 	check_env(ok.pid, want);
+	/* stdin, stdout, stderr: none of the daemon's own descriptors */
+	CHECK_EQ(open_fds(ok.pid), 3);
 
 	/* one that keeps failing: restarted, counted, its status kept */
 	WAIT_FOR(proc(false, "bad").restarts >= 2);
@@ -210,6 +231,10 @@ int main(int argc, char **argv)
 	CHECK(WIFEXITED(b.last_status) && WEXITSTATUS(b.last_status) == 7);
 	CHECK(has_event("process_restarted", "\"process\":\"algorithm\",\"name\":\"bad\""));
 	CHECK_STR(rkvd_proc_state_name(RKVD_PROC_BACKOFF), "backoff");
+	/* the backoff doubles from 0.5 s (it ran much less than 60 s) */
+	CHECK(strstr(logged, "algorithm bad: exited with status 7"));
+	char *b1 = strstr(logged, "restarting in 0.5 s");
+	CHECK(b1 && strstr(b1, "restarting in 1.0 s"));
 
 	/* config JSON and unknown names */
 	char json[2048];
