@@ -34,11 +34,21 @@
  *       group: ""                   # with policy group
  *       command: python3 examples/python/motion.py
  *
+ * A field left empty (or given as ~ or null) keeps its default. Sources
+ * other than testpattern have no default size or format: the source's own.
+ * An algorithm with policy group and no group joins the group named after
+ * itself.
+ *
  * Errors: functions return 0 or a negative errno and never print, abort or
- * exit. A file that cannot be used gives -EINVAL (or the errno of the
- * failed read) and a message in @err naming the file, the line, the field
- * and what was expected ("board.yaml:7: cameras.cam0.fps: expected a
- * whole number 1..1000, got \"fast\""); nothing is half-applied.
+ * exit. A file that cannot be used gives -EINVAL (-EFBIG when larger than
+ * RKVD_CONFIG_BYTES_MAX; or the errno of the failed open or read) and a
+ * message in @err naming the file, the line, the field and what was
+ * expected ("board.yaml:7: cameras.cam0.fps: expected a whole number
+ * 1..1000, got \"fast\""). Refused: YAML syntax errors, more than one
+ * document, unknown sections and fields, a field given twice, values of
+ * the wrong kind or out of range, bad or repeated names, an algorithm on
+ * an unknown camera, a non-loopback listen without a token. Nothing is
+ * half-applied: a config is returned whole or not at all.
  */
 #ifndef RKV_DAEMON_H
 #define RKV_DAEMON_H
