@@ -3,7 +3,9 @@
  * The supervisor (src/daemon/supervise.h) with the real rkv-camera, driven
  * the way rkvd drives it, checked through the board operations the HTTP
  * layer uses (board.h) and the event log:
- *   a camera goes STARTING -> RUNNING (camera_online); an algorithm runs
+ *   a camera is not started while another process of its name answers,
+ *   and then starts without counting a restart; it goes STARTING ->
+ *   RUNNING (camera_online); an algorithm runs
  *   in its own process group with RKV_POOL, RKV_POLICY, RKV_GROUP and
  *   RKV_CAMERA; an algorithm that keeps failing is restarted (BACKOFF,
  *   restarts counted, its exit status kept, process_restarted posted);
@@ -20,13 +22,18 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/wait.h>
+
+#include <rkv/control.h>
 
 #include <rkv/daemon.h>
 
 #include "daemon/board.h"
 #include "daemon/events.h"
 #include "daemon/supervise.h"
+
+extern char **environ;
 
 static struct rkvd_sup *sup;
 static struct rkvd_board board;
@@ -199,14 +206,32 @@ int main(int argc, char **argv)
 	char badline[128];
 	snprintf(badline, sizeof(badline), bad, cam);
 	snprintf(text, sizeof(text), fmt, cam, 30, cam, badline);
+	/* A camera of that name runs already (one of a killed daemon, still
+	 * ending, say): the supervisor waits for the name, without counting. */
+	pid_t squatter;
+	char *sq_argv[] = { argv[1], "--name", cam, "--size", "160x120", "--quiet", NULL };
+	CHECK_OK(-posix_spawn(&squatter, argv[1], NULL, NULL, sq_argv, environ));
+	char reply[RKV_CONTROL_REPLY_MAX];
+	int64_t end = test_now_ns() + 30000000000LL;
+	while (rkv_control_call(cam, "{\"cmd\":\"status\"}", reply, sizeof(reply), 1000000000) < 0) {
+		if (test_now_ns() > end)
+			FAIL("the squatting camera does not answer");
+		usleep(20000);
+	}
 	CHECK_OK(rkvd_sup_apply(sup, config(text)));
+	drive(500);
+	CHECK_EQ(proc(true, cam).state, RKVD_PROC_STOPPED);
+	CHECK_EQ(proc(true, cam).pid, 0);
+	CHECK(strstr(logged, "the name is taken by a running camera"));
+	kill(squatter, SIGTERM);
+	WAIT_FOR(!alive(squatter));
 	CHECK_EQ(board.ops->cameras(board.ctx, NULL, 0), 1);
 	CHECK_EQ(board.ops->algorithms(board.ctx, NULL, 0), 2);
 
 	/* the camera: starting, then running once its channel answers */
 	WAIT_FOR(proc(true, cam).state == RKVD_PROC_RUNNING);
 	struct rkvd_proc_info c = proc(true, cam);
-	CHECK(c.pid > 0 && c.restarts == 0 && c.last_status == -1);
+	CHECK(c.pid > 0 && c.pid != squatter && c.restarts == 0 && c.last_status == -1);
 	CHECK(c.save_dir[0] == '/');
 	CHECK(has_event("camera_online", cam));
 	CHECK_EQ(getpgid(c.pid), c.pid);
