@@ -569,18 +569,39 @@ void rkvd_config_free(struct rkvd_config *cfg)
 	free(cfg);
 }
 
-/* The test pattern's own size and format when none is given. */
-static void testpattern_defaults(struct rkvd_camera_config *c, uint32_t seen)
+/* The bit of field @key in set_fields()'s @seen_out. */
+static uint32_t seen_bit(const struct field *fields, const char *key)
+{
+	for (uint32_t i = 0; fields[i].key; i++)
+		if (!strcmp(fields[i].key, key))
+			return 1u << i;
+	return 0;
+}
+
+/* The test pattern's own size and format when none is given (@seen: the
+ * camera's fields given in the file). 0, or -ENOMEM. */
+static int testpattern_defaults(struct rkvd_camera_config *c, uint32_t seen)
 {
 	if (strcmp(c->source, "testpattern"))
-		return;
-	/* seen bits: width is field 1, height 2, format 3 (camera_fields) */
-	if (!(seen & (1u << 1)) && !(seen & (1u << 2)) && !c->width && !c->height) {
+		return 0;
+	if (!(seen & (seen_bit(camera_fields, "width") | seen_bit(camera_fields, "height")))) {
 		c->width = 640;
 		c->height = 480;
 	}
-	if (!c->format && !(seen & (1u << 3)))
-		c->format = strdup("NV12");
+	if (!c->format && !(seen & seen_bit(camera_fields, "format")) && !(c->format = strdup("NV12")))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The one camera of a config that names none: cam0 on the test pattern. */
+static int default_camera(struct rkvd_config *cfg)
+{
+	int r;
+
+	cfg->n_cameras = 1;
+	if ((r = camera_defaults(&cfg->cameras[0], "cam0")))
+		return r;
+	return testpattern_defaults(&cfg->cameras[0], 0);
 }
 
 int rkvd_config_default(struct rkvd_config **out)
@@ -588,15 +609,7 @@ int rkvd_config_default(struct rkvd_config **out)
 	if (!out)
 		return -EINVAL;
 	struct rkvd_config *cfg = config_new();
-	if (!cfg)
-		return -ENOMEM;
-	cfg->n_cameras = 1;
-	if (camera_defaults(&cfg->cameras[0], "cam0")) {
-		rkvd_config_free(cfg);
-		return -ENOMEM;
-	}
-	testpattern_defaults(&cfg->cameras[0], 0);
-	if (!cfg->cameras[0].format) {
+	if (!cfg || default_camera(cfg)) {
 		rkvd_config_free(cfg);
 		return -ENOMEM;
 	}
@@ -627,9 +640,8 @@ static int parse_camera(struct ctx *x, struct rkvd_config *cfg, const yaml_node_
 		return r;
 	if ((r = set_fields(x, v, path, camera_fields, c, &seen)))
 		return r;
-	testpattern_defaults(c, seen);
-	if ((seen & (1u << 3)) == 0 && !strcmp(c->source, "testpattern") && !c->format)
-		return -ENOMEM;
+	if ((r = testpattern_defaults(c, seen)))
+		return r;
 	if (!c->width != !c->height)
 		return fail(x, v, path, "width and height go together (both, or neither for the "
 			    "source's size), got %ux%u", c->width, c->height);
@@ -787,13 +799,8 @@ static int parse_root(struct ctx *x, struct rkvd_config *cfg, const yaml_node_t 
 		if (cfg->n_cameras == 0)
 			return fail(x, cams, "cameras", "no camera (leave the section out for the "
 				    "default test-pattern camera cam0)");
-	} else {
-		cfg->n_cameras = 1;
-		if ((r = camera_defaults(&cfg->cameras[0], "cam0")))
-			return r;
-		testpattern_defaults(&cfg->cameras[0], 0);
-		if (!cfg->cameras[0].format)
-			return -ENOMEM;
+	} else if ((r = default_camera(cfg))) {
+		return r;
 	}
 	if (algs && !is_null(algs) && (r = parse_named(x, cfg, algs, "algorithms", parse_algorithm)))
 		return r;
