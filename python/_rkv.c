@@ -29,7 +29,12 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 #include <rkv/pool.h>
@@ -69,15 +74,34 @@ static PyObject *raise_rc(int rc, const char *what)
 }
 
 typedef struct Lease Lease;
+typedef struct Consumer Consumer;
 
-typedef struct {
+/* guard levels, from none to the best (see "the second guard" below) */
+enum { GUARD_CHECKS, GUARD_FRESH, GUARD_MOVE, GUARD_DONTUNMAP };
+
+/* One slot's reusable alias (guard levels MOVE and DONTUNMAP). */
+struct alias {
+	char *addr;   /* page-aligned; NULL: none yet */
+	size_t len;
+	uintptr_t key; /* memfd slots: the library's page address; DMA-BUF: the page offset */
+	int fd;       /* -1, or the slot's DMA-BUF fd */
+	int busy;     /* a held Lease reads through it */
+};
+
+struct Consumer {
 	PyObject_HEAD
 	rkv_consumer *c;
 	Lease *held; /* leases not yet released: released before detach */
 	int waiting; /* threads in acquire, the GIL let go: close must wait */
 	PyThread_type_lock calls; /* rkv_consumer_acquire: one thread at a time */
 	PyObject *weakrefs;
-} Consumer;
+	int guard;            /* GUARD_*: the level in use (it falls back at run time) */
+	struct alias *alias;  /* by slot index, nalias of them */
+	uint32_t nalias;
+	Consumer *gnext, *gprev; /* guarded consumers, for the fork child handler */
+};
+
+struct rng;
 
 struct Lease {
 	PyObject_HEAD
@@ -85,6 +109,13 @@ struct Lease {
 	struct rkv_view v;
 	Lease *next, *prev;
 	int released;
+	const char *data; /* the frame's first byte as Python reads it */
+	char *map;        /* guarded: the range data lies in (page-aligned), else NULL */
+	size_t map_len;
+	int sa;           /* the owner's alias index while held through one, else -1 */
+	int poisoned;     /* map holds a PROT_NONE placeholder now */
+	int hole;         /* map's range is no longer ours (a fallback lost it) */
+	struct rng *rng;  /* its entry among the released ranges, while poisoned */
 };
 
 /*
@@ -124,6 +155,422 @@ static int64_t time_left(int64_t tmo, struct timespec *t0)
 	return spent >= tmo ? 0 : tmo - spent;
 }
 
+/* ---- the second guard: each held frame read through a range of its own ----
+ *
+ * The checks in FrameArray (layer 1) stop every read made through numpy's
+ * and Python's front doors. A view that escaped them (np.asarray() of a
+ * frame array, a memoryview or ctypes pointer taken before release, C code
+ * holding the pointer) would still read the slot after release, and so,
+ * possibly, a newer frame. So with guard="remap" each held frame is read
+ * through an alias of its slot (memfd slots: mremap(old_size 0) of the
+ * library's read-only mapping; DMA-BUF slots: mmap of view.fd), and on
+ * release that address range stops mapping the slot before the slot is
+ * given back: a PROT_NONE placeholder takes its place, and stays until the
+ * Lease (the base of every numpy view of the frame) is freed. A read
+ * through an escaped view then faults; the SIGSEGV/SIGBUS reporter names
+ * the cause and the process dies (turning the fault into an exception
+ * cannot be done safely: the read may be anywhere inside numpy or a C
+ * library, with the GIL let go).
+ *
+ * Levels (Consumer.guard), best first; a level that the kernel refuses
+ * falls to the next at run time:
+ *   DONTUNMAP  each slot keeps one populated alias that moves: release
+ *              moves it (page tables and all) with mremap(MREMAP_DONTUNMAP)
+ *              to a spare range, where the slot's next frame is read, and
+ *              maps the placeholder over the empty leftover atomically
+ *              (MAP_FIXED). Two syscalls a frame, whatever its size.
+ *   MOVE       kernels before 5.13 (no DONTUNMAP for shared mappings) and
+ *              mappings that refuse it: a plain move, then the placeholder
+ *              with MAP_FIXED_NOREPLACE. Another thread's mmap may land in
+ *              the hole between the two; an escaped view then reads that
+ *              memory, never the slot.
+ *   FRESH      mremap refuses to move: a new alias per frame, and release
+ *              maps the placeholder over it (MAP_FIXED, atomic). Costs a
+ *              page fault per page per frame.
+ * RKVISION_GUARD_FALLBACK=move or =fresh in the environment caps the level
+ * at attach (to test the fallbacks, or to work around a kernel).
+ *
+ * Pages: an alias covers the whole pages around the slot. Where the page
+ * is larger than the library's 4 KiB slot alignment (16K/64K-page
+ * kernels), it maps some bytes of the neighbouring slots too; numpy views
+ * never reach them, and they become unreadable with the rest on release.
+ *
+ * fork: aliases are MADV_DONTFORK; the fork child handler maps placeholders
+ * where the held frames' aliases were, so that a child's inherited views
+ * fault instead of reading frames the parent gives back later.
+ *
+ * All of this state changes with the GIL held, and under guard_lock too, so
+ * that a fork() from a thread without the GIL (a C library's) sees it whole.
+ */
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#define PMD_SIZE_ (2ul << 20)
+
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t page_size;
+static Consumer *guarded; /* the guarded consumers */
+
+/* Released ranges (placeholders some Python object may still point into),
+ * for the fault reporter: chunks that are never freed, entries set and
+ * cleared atomically, so a signal handler can read them at any time. */
+#define RNG_CHUNK 256
+struct rng {
+	uintptr_t lo, hi;
+};
+struct rng_chunk {
+	struct rng e[RNG_CHUNK];
+	struct rng_chunk *next;
+};
+static struct rng_chunk rng_first;
+
+static struct rng *rng_add(char *lo, size_t n)
+{
+	struct rng_chunk *ch = &rng_first;
+	for (;;) {
+		for (int i = 0; i < RNG_CHUNK; i++)
+			if (!__atomic_load_n(&ch->e[i].lo, __ATOMIC_RELAXED)) {
+				__atomic_store_n(&ch->e[i].hi, (uintptr_t)lo + n, __ATOMIC_RELAXED);
+				__atomic_store_n(&ch->e[i].lo, (uintptr_t)lo, __ATOMIC_RELEASE);
+				return &ch->e[i];
+			}
+		struct rng_chunk *next = __atomic_load_n(&ch->next, __ATOMIC_ACQUIRE);
+		if (!next) {
+			next = calloc(1, sizeof *next);
+			if (!next)
+				return NULL; /* the fault is then reported without its cause */
+			__atomic_store_n(&ch->next, next, __ATOMIC_RELEASE);
+		}
+		ch = next;
+	}
+}
+
+static void rng_del(struct rng *r)
+{
+	if (r)
+		__atomic_store_n(&r->lo, 0, __ATOMIC_RELEASE);
+}
+
+static int rng_has(uintptr_t a)
+{
+	for (struct rng_chunk *ch = &rng_first; ch; ch = __atomic_load_n(&ch->next, __ATOMIC_ACQUIRE))
+		for (int i = 0; i < RNG_CHUNK; i++) {
+			uintptr_t lo = __atomic_load_n(&ch->e[i].lo, __ATOMIC_ACQUIRE);
+			if (lo && a >= lo && a < __atomic_load_n(&ch->e[i].hi, __ATOMIC_RELAXED))
+				return 1;
+		}
+	return 0;
+}
+
+static struct sigaction old_segv, old_bus;
+static int reporter_on;
+
+/* SIGSEGV/SIGBUS: say so when the fault is in a released frame's range,
+ * then hand the signal on to the handler that was there before (Python's
+ * faulthandler prints the stack), or let it kill the process. Never
+ * resumes the faulting code. */
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	static const char msg[] =
+		"rkvision: a frame was read after release() through a view that escaped "
+		"the checks (np.asarray(), a memoryview or ctypes pointer taken before "
+		"release, or C code holding the pointer): stopping the process\n";
+	int saved = errno;
+	if (rng_has((uintptr_t)si->si_addr))
+		(void)!write(2, msg, sizeof msg - 1);
+	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+	if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+		old->sa_sigaction(sig, si, uc);
+	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+	} else {
+		/* The default action: the faulting access runs again and kills;
+		 * a signal sent by kill() or raise() is sent again. */
+		sigaction(sig, old, NULL);
+		if (si->si_code <= 0)
+			raise(sig);
+	}
+	errno = saved;
+}
+
+static void reporter_install(void)
+{
+	if (reporter_on)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &old_segv) == 0 && sigaction(SIGBUS, &sa, &old_bus) == 0)
+		reporter_on = 1;
+}
+
+/* Spare ranges: PROT_NONE, nothing points into them; aliases are made or
+ * moved onto them. A bounded free list of the placeholders of freed Leases
+ * saves making new ones. */
+#define NSPARE 64
+static struct {
+	char *addr;
+	size_t len;
+} spares[NSPARE];
+
+static char *spare_get(size_t n)
+{
+	for (int i = 0; i < NSPARE; i++)
+		if (spares[i].addr && spares[i].len == n) {
+			char *a = spares[i].addr;
+			spares[i].addr = NULL;
+			return a;
+		}
+	/* Large ranges 2 MiB aligned, so that a move can take whole page
+	 * tables along. */
+	size_t extra = n >= PMD_SIZE_ ? PMD_SIZE_ : 0;
+	char *r = mmap(NULL, n + extra, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	if (!extra)
+		return r;
+	char *a = (char *)(((uintptr_t)r + PMD_SIZE_ - 1) & ~(uintptr_t)(PMD_SIZE_ - 1));
+	if (a > r)
+		munmap(r, (size_t)(a - r));
+	if (r + n + extra > a + n)
+		munmap(a + n, (size_t)(r + n + extra - (a + n)));
+	return a;
+}
+
+static void spare_put(char *a, size_t n)
+{
+	for (int i = 0; i < NSPARE; i++)
+		if (!spares[i].addr) {
+			spares[i].addr = a;
+			spares[i].len = n;
+			return;
+		}
+	munmap(a, n);
+}
+
+/* A new alias of @l's slot on a spare range: its address, or NULL and errno. */
+static char *alias_make(const struct rkv_view *v, uintptr_t key, size_t n)
+{
+	char *dest = spare_get(n);
+	if (!dest)
+		return NULL;
+	void *m;
+	if (v->fd >= 0)
+		m = mmap(dest, n, PROT_READ, MAP_SHARED | MAP_FIXED, v->fd, (off_t)key);
+	else
+		m = mremap((void *)key, 0, n, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+	if (m == MAP_FAILED) {
+		int e = errno;
+		spare_put(dest, n); /* still PROT_NONE: the failed call left it */
+		errno = e;
+		return NULL;
+	}
+	(void)madvise(m, n, MADV_DONTFORK);
+	return m;
+}
+
+/* Acquire: point @l at an alias of its slot (or at the library's mapping
+ * without the guard, or for fd-only frames). Returns 0 or -errno. */
+static int guard_map(Consumer *c, Lease *l)
+{
+	const struct rkv_view *v = &l->v;
+	l->data = v->data;
+	l->map = NULL;
+	l->sa = -1;
+	l->poisoned = l->hole = 0;
+	l->rng = NULL;
+	if (c->guard == GUARD_CHECKS || !v->data)
+		return 0;
+	uintptr_t at = v->fd >= 0 ? (uintptr_t)v->fd_offset : (uintptr_t)v->data;
+	size_t lead = at % page_size;
+	uintptr_t key = at - lead;
+	uint64_t span = v->capacity > v->frame.bytes_used ? v->capacity : v->frame.bytes_used;
+	if (span > SIZE_MAX - lead - page_size)
+		return -EOVERFLOW;
+	size_t n = (lead + (size_t)span + page_size - 1) / page_size * page_size;
+	char *m = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&guard_lock);
+	struct alias *a = NULL;
+	if (c->guard >= GUARD_MOVE) {
+		if (v->slot >= c->nalias) {
+			uint32_t k = v->slot + 1;
+			struct alias *na = realloc(c->alias, k * sizeof *na);
+			if (!na) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			memset(na + c->nalias, 0, (k - c->nalias) * sizeof *na);
+			c->alias = na;
+			c->nalias = k;
+		}
+		a = &c->alias[v->slot];
+		if (a->busy) {
+			a = NULL; /* cannot be (the slot is held once): a fresh alias */
+		} else if (a->addr && (a->key != key || a->len != n || a->fd != v->fd)) {
+			munmap(a->addr, a->len); /* the slot changed shape: nobody reads it */
+			a->addr = NULL;
+		}
+	}
+	if (a && a->addr) {
+		m = a->addr;
+	} else {
+		m = alias_make(v, key, n);
+		if (!m) {
+			rc = -errno;
+			goto out;
+		}
+		if (a) {
+			a->addr = m;
+			a->len = n;
+			a->key = key;
+			a->fd = v->fd;
+		}
+	}
+	if (a) {
+		a->busy = 1;
+		l->sa = (int)(a - c->alias);
+	}
+	l->map = m;
+	l->map_len = n;
+	l->data = m + lead;
+out:
+	pthread_mutex_unlock(&guard_lock);
+	return rc;
+}
+
+/* Release: make @l's range unreadable (before the slot goes back). Returns
+ * 0, or -errno when even that failed: then the slot must stay held. */
+static int guard_poison(Consumer *c, Lease *l)
+{
+	if (!l->map || l->poisoned)
+		return 0;
+	size_t n = l->map_len;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	int rc = 0;
+	pthread_mutex_lock(&guard_lock);
+	if (l->sa >= 0) {
+		struct alias *a = &c->alias[l->sa];
+		char *dest = spare_get(n);
+		void *x = MAP_FAILED;
+		int how = MAP_FIXED;
+		if (dest && c->guard >= GUARD_DONTUNMAP) {
+			x = mremap(l->map, n, n, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, dest);
+			if (x == MAP_FAILED && errno == EINVAL)
+				c->guard = GUARD_MOVE;
+		}
+		if (dest && x == MAP_FAILED && c->guard >= GUARD_MOVE) {
+			x = mremap(l->map, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+			how = MAP_FIXED_NOREPLACE; /* a hole is left: fill it, if still free */
+			if (x == MAP_FAILED)
+				c->guard = GUARD_FRESH;
+		}
+		a->busy = 0;
+		l->sa = -1;
+		if (x != MAP_FAILED) {
+			a->addr = x; /* the slot's next frame is read there */
+			void *p = mmap(l->map, n, PROT_NONE, flags | how, -1, 0);
+			if (p != l->map) {
+				if (p != MAP_FAILED) /* an old kernel took NOREPLACE as a hint */
+					munmap(p, n);
+				l->hole = 1;
+			}
+			goto done;
+		}
+		if (dest)
+			spare_put(dest, n);
+		a->addr = NULL; /* the alias stays with this lease from now on */
+	}
+	if (mmap(l->map, n, PROT_NONE, flags | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		/* No placeholder (vm.max_map_count?): unmap at least. */
+		if (munmap(l->map, n) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		l->hole = 1;
+	}
+done:
+	l->poisoned = 1;
+	if (!l->hole)
+		l->rng = rng_add(l->map, n);
+out:
+	pthread_mutex_unlock(&guard_lock);
+	return rc;
+}
+
+/* A Lease is freed: no Python object points into its range any more. */
+static void guard_free(Lease *l)
+{
+	if (!l->map || !l->poisoned || l->hole)
+		return;
+	pthread_mutex_lock(&guard_lock);
+	rng_del(l->rng);
+	l->rng = NULL;
+	spare_put(l->map, l->map_len);
+	l->map = NULL;
+	pthread_mutex_unlock(&guard_lock);
+}
+
+/* The consumer closes: its slots' idle aliases go (every lease was
+ * released before). */
+static void guard_drop(Consumer *c)
+{
+	pthread_mutex_lock(&guard_lock);
+	for (uint32_t i = 0; i < c->nalias; i++)
+		if (c->alias[i].addr && !c->alias[i].busy)
+			munmap(c->alias[i].addr, c->alias[i].len);
+	free(c->alias);
+	c->alias = NULL;
+	c->nalias = 0;
+	if (c->gprev || guarded == c) {
+		if (c->gprev)
+			c->gprev->gnext = c->gnext;
+		else
+			guarded = c->gnext;
+		if (c->gnext)
+			c->gnext->gprev = c->gprev;
+		c->gnext = c->gprev = NULL;
+	}
+	pthread_mutex_unlock(&guard_lock);
+}
+
+static void guard_fork_prepare(void)
+{
+	pthread_mutex_lock(&guard_lock);
+}
+
+static void guard_fork_parent(void)
+{
+	pthread_mutex_unlock(&guard_lock);
+}
+
+/* In the child: the aliases were not inherited (MADV_DONTFORK). Where a
+ * held frame's alias was, a placeholder goes, so that the child's copies
+ * of its views fault; the Python side then marks those frames released
+ * without giving them back (they are the parent's). */
+static void guard_fork_child(void)
+{
+	for (Consumer *c = guarded; c; c = c->gnext) {
+		for (Lease *l = c->held; l; l = l->next) {
+			if (!l->map || l->poisoned)
+				continue;
+			if (mmap(l->map, l->map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+				 MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+				l->hole = 1;
+			else
+				l->rng = rng_add(l->map, l->map_len);
+			l->poisoned = 1;
+			l->sa = -1;
+		}
+		for (uint32_t i = 0; i < c->nalias; i++)
+			c->alias[i].addr = NULL, c->alias[i].busy = 0;
+	}
+	pthread_mutex_init(&guard_lock, NULL);
+}
+
 static PyTypeObject LeaseType;
 
 /* Make @l unreadable and drop it from its consumer's list; with @give_back,
@@ -133,8 +580,12 @@ static int lease_end(Lease *l, int give_back)
 {
 	if (l->released)
 		return 0;
-	l->released = 1;
 	Consumer *c = l->owner;
+	/* Unreadable first (guard="remap"), and only then given back. */
+	int prc = guard_poison(c, l);
+	if (prc < 0)
+		return prc;
+	l->released = 1;
 	if (l->prev)
 		l->prev->next = l->next;
 	else
@@ -163,8 +614,13 @@ static PyObject *lease_release(Lease *l, PyObject *unused)
 
 static void lease_dealloc(Lease *l)
 {
-	if (!l->released)
-		(void)lease_do_release(l);
+	if (!l->released && lease_do_release(l) < 0) {
+		/* Not even a placeholder could be mapped; nothing in Python
+		 * points at the frame any more, so give it back anyway. */
+		l->map = NULL;
+		(void)lease_end(l, 1);
+	}
+	guard_free(l);
 	Py_TYPE(l)->tp_free((PyObject *)l);
 }
 
@@ -178,7 +634,7 @@ static int lease_getbuffer(Lease *l, Py_buffer *b, int flags)
 		PyErr_SetString(PyExc_ValueError, "frame is not mapped (an fd-only frame)");
 		return -1;
 	}
-	return PyBuffer_FillInfo(b, (PyObject *)l, (void *)l->v.data,
+	return PyBuffer_FillInfo(b, (PyObject *)l, (void *)l->data,
 				 (Py_ssize_t)l->v.frame.bytes_used, 1, flags);
 }
 
@@ -230,7 +686,7 @@ static PyObject *lease_get(Lease *l, void *which)
 	case 11:
 		if (l->released || !l->v.data)
 			Py_RETURN_NONE;
-		return PyLong_FromVoidPtr((void *)l->v.data);
+		return PyLong_FromVoidPtr((void *)l->data);
 	case 12: return PyLong_FromUnsignedLong(f->fourcc);
 	}
 	Py_RETURN_NONE;
@@ -294,17 +750,37 @@ static int64_t timeout_ns_of(PyObject *t, int *err)
 static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 {
 	static char *kwl[] = {"name", "policy", "group", "queue_depth", "max_held", "label",
-			      "attach_timeout", NULL};
-	const char *name, *policy = "latest", *group = NULL, *label = NULL;
+			      "attach_timeout", "guard", "fd_only", NULL};
+	const char *name, *policy = "latest", *group = NULL, *label = NULL, *guard = "remap";
 	unsigned int depth = 0, held = 0;
+	int fd_only = 0;
 	PyObject *at = Py_None;
 	if (self->c) {
 		PyErr_SetString(PyExc_RuntimeError, "Consumer already attached");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szIIzO", kwl, &name, &policy, &group,
-					 &depth, &held, &label, &at))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szIIzOsp", kwl, &name, &policy, &group,
+					 &depth, &held, &label, &at, &guard, &fd_only))
 		return -1;
+	int level;
+	if (strcmp(guard, "checks") == 0) {
+		level = GUARD_CHECKS;
+	} else if (strcmp(guard, "remap") == 0) {
+		const char *fb = getenv("RKVISION_GUARD_FALLBACK");
+		level = GUARD_DONTUNMAP;
+		if (fb && strcmp(fb, "move") == 0)
+			level = GUARD_MOVE;
+		else if (fb && strcmp(fb, "fresh") == 0)
+			level = GUARD_FRESH;
+		else if (fb && fb[0]) {
+			PyErr_Format(PyExc_ValueError, "RKVISION_GUARD_FALLBACK=%s: "
+				     "'move', 'fresh' or empty", fb);
+			return -1;
+		}
+	} else {
+		PyErr_Format(PyExc_ValueError, "unknown guard '%s' (remap, checks)", guard);
+		return -1;
+	}
 	int pol = rkv_policy_parse(policy);
 	if (pol < 0) {
 		PyErr_Format(PyExc_ValueError, "unknown policy %R (block, drop, latest, group)",
@@ -321,6 +797,7 @@ static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 	struct rkv_consumer_opts o = {
 		.size = sizeof o, .policy = (uint32_t)pol, .queue_depth = depth,
 		.max_held = held, .attach_timeout_ns = at_ns, .group = group, .label = label,
+		.flags = fd_only ? RKV_CONSUMER_NO_MAP : 0,
 		.errbuf = ebuf, .errbuf_len = sizeof ebuf,
 	};
 	rkv_consumer *c = NULL;
@@ -339,14 +816,35 @@ static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	self->c = c;
+	self->guard = level;
+	if (level != GUARD_CHECKS) {
+		pthread_mutex_lock(&guard_lock);
+		reporter_install();
+		self->gnext = guarded;
+		if (guarded)
+			guarded->gprev = self;
+		guarded = self;
+		pthread_mutex_unlock(&guard_lock);
+	}
 	return 0;
 }
 
 static void consumer_do_close(Consumer *self)
 {
 	Py_INCREF(self); /* the leases' references go with them */
-	while (self->held)
-		(void)lease_do_release(self->held);
+	while (self->held) {
+		Lease *l = self->held;
+		if (lease_do_release(l) < 0) {
+			/* No placeholder: the detach below unmaps the library's
+			 * mapping; the alias is unmapped, whatever it costs. */
+			if (l->map && !l->poisoned)
+				munmap(l->map, l->map_len);
+			l->hole = 1;
+			l->map = NULL;
+			(void)lease_do_release(l);
+		}
+	}
+	guard_drop(self);
 	if (self->c) {
 		rkv_consumer *c = self->c;
 		self->c = NULL;
@@ -373,6 +871,7 @@ static void consumer_dealloc(Consumer *self)
 	if (self->weakrefs)
 		PyObject_ClearWeakRefs((PyObject *)self);
 	/* No lease is held here: each holds a reference to its consumer. */
+	guard_drop(self);
 	if (self->c)
 		rkv_consumer_detach(self->c);
 	if (self->calls)
@@ -404,6 +903,11 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 	l->owner = NULL;
 	l->released = 1;
 	l->next = l->prev = NULL;
+	l->map = NULL;
+	l->data = NULL;
+	l->sa = -1;
+	l->poisoned = l->hole = 0;
+	l->rng = NULL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc;
@@ -443,6 +947,19 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 		if (rc == -EBUSY)
 			return raise_rc(rc, "max_held frames already held: release one first");
 		return raise_rc(rc, "rkv_consumer_acquire");
+	}
+	rc = guard_map(self, l);
+	if (rc < 0) {
+		(void)rkv_consumer_release(self->c, &l->v);
+		Py_DECREF(l);
+		char what[160];
+		snprintf(what, sizeof what, "guard='remap' cannot map the frame's slot "
+			 "(%s); Consumer(guard='checks') reads it without", strerror(-rc));
+		if (rc == -ENOMEM) {
+			PyErr_SetString(PyExc_MemoryError, what);
+			return NULL;
+		}
+		return raise_rc(rc, what);
 	}
 	l->released = 0;
 	Py_INCREF(self);
@@ -576,8 +1093,18 @@ static PyMethodDef consumer_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
+/* The guard level in use: "dontunmap", "move", "fresh" (guard="remap")
+ * or "checks". */
+static PyObject *consumer_guard(Consumer *self, void *unused)
+{
+	(void)unused;
+	static const char *const names[] = {"checks", "fresh", "move", "dontunmap"};
+	return PyUnicode_FromString(names[self->guard]);
+}
+
 static PyGetSetDef consumer_getset[] = {
 	{"closed", (getter)consumer_closed, NULL, NULL, NULL},
+	{"guard", (getter)consumer_guard, NULL, NULL, NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1208,6 +1735,12 @@ PyMODINIT_FUNC PyInit__rkv(void);
 PyMODINIT_FUNC PyInit__rkv(void)
 {
 	import_array();
+	long ps = sysconf(_SC_PAGESIZE);
+	page_size = ps > 0 ? (size_t)ps : 4096;
+	static int atfork_done;
+	if (!atfork_done && pthread_atfork(guard_fork_prepare, guard_fork_parent,
+					   guard_fork_child) == 0)
+		atfork_done = 1;
 	if (PyType_Ready(&LeaseType) < 0 || PyType_Ready(&ConsumerType) < 0 ||
 	    PyType_Ready(&ProducerType) < 0 || PyType_Ready(&LoanType) < 0)
 		return NULL;
