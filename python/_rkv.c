@@ -3,8 +3,11 @@
  * rkvision._rkv: the C half of the Python binding (python/rkvision/).
  *
  *   Consumer(name, policy, group, queue_depth, max_held, label,
- *            attach_timeout)   rkv_consumer_attach(); acquire(timeout)
- *            returns a Lease; fileno(), stats(), pool_stats(), close().
+ *            attach_timeout, guard, fd_only)   rkv_consumer_attach();
+ *            acquire(timeout) returns a Lease; fileno(), stats(),
+ *            pool_stats(), close(); guard: the guard level in use
+ *            ("dontunmap", "move", "fresh" or "checks"; see "the second
+ *            guard" below).
  *   Producer(name, slots, capacity, max_consumers, block_timeout)
  *            rkv_producer_create(); loan() (a Loan: a writable slot until
  *            its publish() or cancel()), publish_copy(), wait_consumers(),
@@ -12,7 +15,8 @@
  *   Lease    one acquired frame: its descriptor as attributes, its bytes
  *            through the buffer protocol (read-only), release(). After
  *            release (or close of its Consumer) the buffer protocol raises
- *            ReleasedError, so no new view of the bytes can be made.
+ *            ReleasedError, so no new view of the bytes can be made; with
+ *            the second guard, the bytes' addresses stop being readable.
  *   FrameArrayBase  an ndarray subclass whose buffer slot refuses a view
  *            whose Lease was released (memoryview(), bytes(),
  *            np.frombuffer() of frame.array or of any view derived from
@@ -688,6 +692,7 @@ static PyObject *lease_get(Lease *l, void *which)
 			Py_RETURN_NONE;
 		return PyLong_FromVoidPtr((void *)l->data);
 	case 12: return PyLong_FromUnsignedLong(f->fourcc);
+	case 13: return PyLong_FromUnsignedLong(l->v.slot);
 	}
 	Py_RETURN_NONE;
 }
@@ -706,6 +711,7 @@ static PyGetSetDef lease_getset[] = {
 	{"released", (getter)lease_get, NULL, NULL, (void *)10},
 	{"address", (getter)lease_get, NULL, NULL, (void *)11},
 	{"fourcc", (getter)lease_get, NULL, NULL, (void *)12},
+	{"slot", (getter)lease_get, NULL, NULL, (void *)13},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
