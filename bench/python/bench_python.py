@@ -185,6 +185,72 @@ def med(xs):
     return statistics.median(xs)
 
 
+# ---- guard: the consumer's own cost per frame, guard="remap" / "checks" / C
+#
+# Producer and consumer in one process, taking turns: BATCH frames are
+# published (not timed), then the consumer takes, reads and releases them
+# (timed), so no waiting for the producer is counted; the first 4 batches
+# (the first touch of each slot) are not timed. C:
+# build/bench/rkv-bench-c-drain (c_drain.c), the same loop.
+
+PY_DRAIN = r"""
+import sys, time, numpy as np, rkvision
+name, size, n, batch, big, guard = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                    int(sys.argv[4]), sys.argv[5] == "1", sys.argv[6])
+W = 1920
+p = rkvision.Producer(name, slots=batch + 2, capacity=size)
+c = rkvision.Consumer(name, policy="block", queue_depth=batch, guard=guard)
+src = np.zeros(size, np.uint8)
+got, s, spent = -4 * batch, 0, 0.0           # 4 batches not timed, as in C
+while got < n:
+    for i in range(batch):
+        src[0] = (got + i) & 0xFF
+        p.publish_copy(src)
+    t0 = time.perf_counter()
+    for i in range(batch):
+        with c.get() as f:
+            a = f.array
+            s += int(a.reshape(-1, W * 3)[:, 0].sum()) if big else int(a[0])
+    if got >= 0:
+        spent += time.perf_counter() - t0
+    got += batch
+print(got, spent, s, c.guard, flush=True)
+c.close()
+p.close()
+"""
+
+
+def guard_bench(build, tag, rounds, quick):
+    """us/frame of the consumer alone: C, Python guard="checks", Python
+    guard="remap"; medians over rounds, and the differences to C."""
+    cdrain = os.path.join(build, "bench", "rkv-bench-c-drain")
+    batch = 8
+    sizes = (("64 B", 64, 4000 if quick else 20000, 0),
+             ("1080p RGB", RGB, 80 if quick else 400, W * 3))
+    print("\nguard: the consumer's own cost per frame (take, read, release; "
+          "median of %d rounds)" % rounds)
+    for label, size, n, stride in sizes:
+        r = {"c": [], "checks": [], "remap": []}
+        mode = ""
+        for k in range(rounds):
+            name = "%sg%d" % (tag, k)
+            o = subprocess.run([cdrain, name + "c", str(size), str(n), str(batch), str(stride)],
+                               capture_output=True, text=True, check=True).stdout.split()
+            r["c"].append(1e6 * float(o[1]) / float(o[0]))
+            for guard in ("checks", "remap"):
+                o = subprocess.run([sys.executable, "-c", PY_DRAIN, name + guard[0], str(size),
+                                    str(n), str(batch), "1" if stride else "0", guard],
+                                   capture_output=True, text=True, check=True).stdout.split()
+                r[guard].append(1e6 * float(o[1]) / float(o[0]))
+                if guard == "remap":
+                    mode = o[3]
+        m = {k: med(v) for k, v in r.items()}
+        print("  %-10s C %7.2f us   checks %7.2f us (+%.2f)   remap [%s] %7.2f us (+%.2f)   "
+              "remap - checks %.2f us" % (label, m["c"], m["checks"], m["checks"] - m["c"],
+                                          mode, m["remap"], m["remap"] - m["c"],
+                                          m["remap"] - m["checks"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -268,6 +334,8 @@ def main():
     torn_rkv = int(o[1])
     print("RKVision, Python block consumer, 4 slots: %d torn of %s frames (target 0): %s"
           % (torn_rkv, o[0], "met" if torn_rkv == 0 else "NOT met"))
+    guard_bench(a.build, tag, 5 if not a.quick else 3, a.quick)
+
     la = os.getloadavg()[0]
     if la > 0.5 * (os.cpu_count() or 1):
         print("note: load average %.2f on %d cores: the runs shared the machine; "
