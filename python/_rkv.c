@@ -102,6 +102,7 @@ struct Consumer {
 	int guard;            /* GUARD_*: the level in use (it falls back at run time) */
 	struct alias *alias;  /* by slot index, nalias of them */
 	uint32_t nalias;
+	unsigned gen;         /* attachments so far: aliases of an earlier one are stale */
 	Consumer *gnext, *gprev; /* guarded consumers, for the fork child handler */
 };
 
@@ -117,7 +118,13 @@ struct Lease {
 	char *map;        /* guarded: the range data lies in (page-aligned), else NULL */
 	size_t map_len;
 	int sa;           /* the owner's alias index while held through one, else -1 */
-	int poisoned;     /* map holds a PROT_NONE placeholder now */
+	int protect;      /* map is a small slot's alias, owned by this Lease until freed:
+			   * release makes it PROT_NONE, and it goes back to home's
+			   * slot sa when the Lease is freed */
+	Consumer *home;   /* with protect: a reference, until the Lease is freed */
+	unsigned gen;     /* home's gen at acquire */
+	uintptr_t key;    /* the alias's key (struct alias) */
+	int poisoned;     /* map is PROT_NONE now (a placeholder, or a protected alias) */
 	int hole;         /* map's range is no longer ours (a fallback lost it) */
 	struct rng *rng;  /* its entry among the released ranges, while poisoned */
 };
@@ -194,6 +201,14 @@ static int64_t time_left(int64_t tmo, struct timespec *t0)
  * RKVISION_GUARD_FALLBACK=move or =fresh in the environment caps the level
  * at attach (to test the fallbacks, or to work around a kernel).
  *
+ * Small slots (PROTECT_PAGES pages or fewer), at levels DONTUNMAP and MOVE:
+ * mprotect costs about 0.16 us a page against 8-9 us for a move and its
+ * placeholder, so there a Lease keeps its slot's alias for its lifetime
+ * instead: release makes it PROT_NONE where it is, and when the Lease is
+ * freed (no Python object points there any more) the alias goes back to
+ * its slot, for the slot's next frame to make readable again. A slot whose
+ * alias is still kept by a released Lease gets a new one.
+ *
  * Pages: an alias covers the whole pages around the slot. Where the page
  * is larger than the library's 4 KiB slot alignment (16K/64K-page
  * kernels), it maps some bytes of the neighbouring slots too; numpy views
@@ -210,6 +225,7 @@ static int64_t time_left(int64_t tmo, struct timespec *t0)
 #define MREMAP_DONTUNMAP 4
 #endif
 #define PMD_SIZE_ (2ul << 20)
+#define PROTECT_PAGES 16
 
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t page_size;
@@ -355,8 +371,11 @@ static void spare_put(char *a, size_t n)
 	munmap(a, n);
 }
 
-/* A new alias of @l's slot on a spare range: its address, or NULL and errno. */
-static char *alias_make(const struct rkv_view *v, uintptr_t key, size_t n)
+/* A new alias of @v's slot on a spare range: its address, or NULL and
+ * errno. @dontfork: not inherited by a child (protected aliases are: a
+ * released Lease's stays PROT_NONE in the child, where the fork handler
+ * cannot find it). */
+static char *alias_make(const struct rkv_view *v, uintptr_t key, size_t n, int dontfork)
 {
 	char *dest = spare_get(n);
 	if (!dest)
@@ -372,7 +391,8 @@ static char *alias_make(const struct rkv_view *v, uintptr_t key, size_t n)
 		errno = e;
 		return NULL;
 	}
-	(void)madvise(m, n, MADV_DONTFORK);
+	if (dontfork)
+		(void)madvise(m, n, MADV_DONTFORK);
 	return m;
 }
 
@@ -384,8 +404,9 @@ static int guard_map(Consumer *c, Lease *l)
 	l->data = v->data;
 	l->map = NULL;
 	l->sa = -1;
-	l->poisoned = l->hole = 0;
+	l->poisoned = l->hole = l->protect = 0;
 	l->rng = NULL;
+	l->home = NULL;
 	if (c->guard == GUARD_CHECKS || !v->data)
 		return 0;
 	uintptr_t at = v->fd >= 0 ? (uintptr_t)v->fd_offset : (uintptr_t)v->data;
@@ -395,6 +416,7 @@ static int guard_map(Consumer *c, Lease *l)
 	if (span > SIZE_MAX - lead - page_size)
 		return -EOVERFLOW;
 	size_t n = (lead + (size_t)span + page_size - 1) / page_size * page_size;
+	int protect = n <= PROTECT_PAGES * page_size;
 	char *m = NULL;
 	int rc = 0;
 	pthread_mutex_lock(&guard_lock);
@@ -421,8 +443,13 @@ static int guard_map(Consumer *c, Lease *l)
 	}
 	if (a && a->addr) {
 		m = a->addr;
-	} else {
-		m = alias_make(v, key, n);
+		if (protect && mprotect(m, n, PROT_READ) < 0) {
+			munmap(m, n);
+			a->addr = m = NULL;
+		}
+	}
+	if (!m) {
+		m = alias_make(v, key, n, !(a && protect));
 		if (!m) {
 			rc = -errno;
 			goto out;
@@ -435,8 +462,17 @@ static int guard_map(Consumer *c, Lease *l)
 		}
 	}
 	if (a) {
-		a->busy = 1;
 		l->sa = (int)(a - c->alias);
+		if (protect) {
+			a->addr = NULL; /* the Lease's until it is freed */
+			l->protect = 1;
+			Py_INCREF(c);
+			l->home = c;
+			l->gen = c->gen;
+			l->key = key;
+		} else {
+			a->busy = 1;
+		}
 	}
 	l->map = m;
 	l->map_len = n;
@@ -456,6 +492,12 @@ static int guard_poison(Consumer *c, Lease *l)
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 	int rc = 0;
 	pthread_mutex_lock(&guard_lock);
+	if (l->protect) {
+		if (mprotect(l->map, n, PROT_NONE) == 0)
+			goto done;
+		l->protect = 0; /* a placeholder instead, below: a spare once freed */
+		l->sa = -1;
+	}
 	if (l->sa >= 0) {
 		struct alias *a = &c->alias[l->sa];
 		char *dest = spare_get(n);
@@ -505,17 +547,36 @@ out:
 	return rc;
 }
 
-/* A Lease is freed: no Python object points into its range any more. */
+/* A Lease is freed: no Python object points into its range any more. A
+ * placeholder becomes a spare; a protected alias goes back to its slot
+ * (if the consumer is still attached as it was and has none there). */
 static void guard_free(Lease *l)
 {
-	if (!l->map || !l->poisoned || l->hole)
-		return;
-	pthread_mutex_lock(&guard_lock);
-	rng_del(l->rng);
-	l->rng = NULL;
-	spare_put(l->map, l->map_len);
-	l->map = NULL;
-	pthread_mutex_unlock(&guard_lock);
+	Consumer *home = l->home;
+	l->home = NULL;
+	if (l->map && l->poisoned && !l->hole) {
+		pthread_mutex_lock(&guard_lock);
+		rng_del(l->rng);
+		l->rng = NULL;
+		if (l->protect) {
+			struct alias *a = NULL;
+			if (home && home->c && home->gen == l->gen && (uint32_t)l->sa < home->nalias)
+				a = &home->alias[l->sa];
+			if (a && !a->addr && !a->busy) {
+				a->addr = l->map;
+				a->len = l->map_len;
+				a->key = l->key;
+				a->fd = l->v.fd;
+			} else {
+				munmap(l->map, l->map_len);
+			}
+		} else {
+			spare_put(l->map, l->map_len);
+		}
+		l->map = NULL;
+		pthread_mutex_unlock(&guard_lock);
+	}
+	Py_XDECREF(home);
 }
 
 /* The consumer closes: its slots' idle aliases go (every lease was
@@ -529,6 +590,7 @@ static void guard_drop(Consumer *c)
 	free(c->alias);
 	c->alias = NULL;
 	c->nalias = 0;
+	c->gen++;
 	if (c->gprev || guarded == c) {
 		if (c->gprev)
 			c->gprev->gnext = c->gnext;
@@ -568,6 +630,7 @@ static void guard_fork_child(void)
 				l->rng = rng_add(l->map, l->map_len);
 			l->poisoned = 1;
 			l->sa = -1;
+			l->protect = 0; /* a placeholder now */
 		}
 		for (uint32_t i = 0; i < c->nalias; i++)
 			c->alias[i].addr = NULL, c->alias[i].busy = 0;
@@ -693,6 +756,7 @@ static PyObject *lease_get(Lease *l, void *which)
 		return PyLong_FromVoidPtr((void *)l->data);
 	case 12: return PyLong_FromUnsignedLong(f->fourcc);
 	case 13: return PyLong_FromUnsignedLong(l->v.slot);
+	case 14: return PyBool_FromLong(l->protect);
 	}
 	Py_RETURN_NONE;
 }
@@ -712,6 +776,7 @@ static PyGetSetDef lease_getset[] = {
 	{"address", (getter)lease_get, NULL, NULL, (void *)11},
 	{"fourcc", (getter)lease_get, NULL, NULL, (void *)12},
 	{"slot", (getter)lease_get, NULL, NULL, (void *)13},
+	{"protected", (getter)lease_get, NULL, NULL, (void *)14},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -912,8 +977,9 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 	l->map = NULL;
 	l->data = NULL;
 	l->sa = -1;
-	l->poisoned = l->hole = 0;
+	l->poisoned = l->hole = l->protect = 0;
 	l->rng = NULL;
+	l->home = NULL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc;

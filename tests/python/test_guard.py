@@ -10,6 +10,7 @@ RKV_PYTHON_EXT_DIR=<build>/python, RKV_GUARD_PRODUCER=<build>/tests/guard_produc
 (a pool whose slots are fds at an offset inside a page: the DMA-BUF path).
 """
 import ctypes
+import itertools
 import os
 import signal
 import subprocess
@@ -24,6 +25,9 @@ GUARD_PRODUCER = os.environ["RKV_GUARD_PRODUCER"]
 MESSAGE = "rkvision: a frame was read after release()"
 LEVELS = ("", "move", "fresh")   # RKVISION_GUARD_FALLBACK: none, then the fallbacks
 WANT = {"": "dontunmap", "move": "move", "fresh": "fresh"}
+KINDS = ("mem", "ext", "mem-large", "ext-large")
+SMALL = 8192      # 2 or 3 pages with the offset: at most PROTECT_PAGES (_rkv.c)
+LARGE = 100000    # 25 pages: moved
 _count = 0
 
 
@@ -46,7 +50,7 @@ class Pool:
 class ExtPool(Pool):
     """guard_producer: 4 external slots of `cap` bytes at offset 256 of memfds."""
 
-    def __init__(self, name=None, cap=8192):
+    def __init__(self, name=None, cap=SMALL):
         self.name = name = name or pool_name()
         self.cap = cap
         self.proc = subprocess.Popen([GUARD_PRODUCER, name, "4", str(cap), "256"],
@@ -67,12 +71,12 @@ class ExtPool(Pool):
 
 
 class MemPool(Pool):
-    """A Python Producer (slots in the pool's memfd)."""
+    """A Python Producer (slots in the pool's memfd) of `cap`-byte frames."""
 
-    def __init__(self, name=None, cap=5000):
+    def __init__(self, name=None, cap=SMALL):
         self.name = name = name or pool_name()
         self.cap = cap
-        self.p = rkvision.Producer(name, slots=4, capacity=1 << 16)
+        self.p = rkvision.Producer(name, slots=4, capacity=cap)
 
     def publish(self, byte):
         self.p.publish_copy(np.full(self.cap, byte, np.uint8), timeout=5.0)
@@ -82,7 +86,16 @@ class MemPool(Pool):
 
 
 def make_pool(kind, name=None):
-    return ExtPool(name) if kind == "ext" else MemPool(name)
+    """kind: "mem" or "ext", small slots (protected in place); "mem-large"
+    or "ext-large", large ones (moved)."""
+    cap = LARGE if kind.endswith("-large") else SMALL
+    return ExtPool(name, cap) if kind.startswith("ext") else MemPool(name, cap)
+
+
+def protected(kind, level):
+    """Are kind's frames read through an alias kept PROT_NONE in place on
+    release (small slots, the table levels) rather than moved?"""
+    return not kind.endswith("-large") and level != "fresh"
 
 
 def maps_count():
@@ -107,6 +120,7 @@ c = rkvision.Consumer(name, policy="block", queue_depth=1, guard=guard)
 print("GUARD", c.guard, flush=True)
 pool.publish(0x11)
 f = c.get(5.0)
+print("PROTECTED", f._lease.protected, flush=True)
 slot, last = f._lease.slot, pool.cap - 1
 a = f.array
 if escape == "asarray":
@@ -171,6 +185,7 @@ class TestEscapedViews(unittest.TestCase):
         what = "%s/%s/%s/%r: rc %d\nstdout: %s\nstderr: %s" % (
             escape, end, kind, level, r.returncode, r.stdout, r.stderr)
         self.assertIn("GUARD %s\n" % WANT[level], r.stdout, what)
+        self.assertIn("PROTECTED %s\n" % protected(kind, level), r.stdout, what)
         self.assertIn("BEFORE 17\n", r.stdout, what)       # right bytes while held
         self.assertIn("REUSED\n", r.stdout, what)           # the slot has new bytes
         self.assertNotIn("READ", r.stdout, what)            # ... that were never read
@@ -178,7 +193,7 @@ class TestEscapedViews(unittest.TestCase):
         self.assertIn(MESSAGE, r.stderr, what)
 
     def test_escaped_view_read_after_release_faults(self):
-        for kind in ("mem", "ext"):
+        for kind in KINDS:
             for level in LEVELS:
                 for escape in ("asarray", "memoryview", "ctypes", "view"):
                     with self.subTest(kind=kind, level=level, escape=escape):
@@ -186,12 +201,13 @@ class TestEscapedViews(unittest.TestCase):
 
     def test_released_from_another_thread(self):
         for end in ("thread", "finalizer"):
-            for level in LEVELS:
-                with self.subTest(end=end, level=level):
-                    self.check_faults("asarray", end, "mem", level)
+            for kind in ("mem", "mem-large"):
+                for level in LEVELS:
+                    with self.subTest(end=end, kind=kind, level=level):
+                        self.check_faults("asarray", end, kind, level)
 
     def test_consumer_closed_with_frames_held(self):
-        for kind in ("mem", "ext"):
+        for kind in KINDS:
             for level in LEVELS:
                 with self.subTest(kind=kind, level=level):
                     self.check_faults("asarray", "close", kind, level)
@@ -200,7 +216,7 @@ class TestEscapedViews(unittest.TestCase):
         """What the second guard prevents: with guard="checks" the same
         escaped read returns the newer frame's bytes (0x22). Also shows the
         child really reuses the slot before its last read."""
-        for kind in ("mem", "ext"):
+        for kind in KINDS:
             with self.subTest(kind=kind):
                 r = run_child("asarray", "release", kind, guard="checks")
                 self.assertEqual(r.returncode, 0, r.stderr)
@@ -223,7 +239,7 @@ class TestGuard(unittest.TestCase):
         """Four frames held at once, each read through its own range:
         np.asarray(), memoryview and ctypes views made while held read that
         frame's bytes, released in another order than taken."""
-        for kind in ("mem", "ext"):
+        for kind in KINDS:
             for level in LEVELS:
                 with self.subTest(kind=kind, level=level):
                     os.environ["RKVISION_GUARD_FALLBACK"] = level
@@ -239,6 +255,7 @@ class TestGuard(unittest.TestCase):
                                     f = c.get(5.0)
                                     v = np.asarray(f.array)
                                     self.assertIs(type(v), np.ndarray)
+                                    self.assertEqual(f._lease.protected, protected(kind, level))
                                     held.append((f, v, memoryview(f.array), byte))
                                 for f, v, m, byte in held:
                                     self.assertEqual(v.size, pool.cap)
@@ -276,7 +293,7 @@ class TestGuard(unittest.TestCase):
 
     def test_mapping_count_stable(self):
         """10000 frames through every guard level leave no mappings behind."""
-        for kind in ("mem", "ext"):
+        for kind in KINDS:
             for level in LEVELS:
                 with self.subTest(kind=kind, level=level):
                     os.environ["RKVISION_GUARD_FALLBACK"] = level
@@ -297,7 +314,7 @@ class TestGuard(unittest.TestCase):
                                             keep.pop(0)
                             run(200)                         # every slot aliased once
                             before = maps_count()
-                            run(10000 if kind == "mem" else 3000)
+                            run(3000 if kind.startswith("ext") else 10000)
                             keep.clear()
                             after = maps_count()
                             self.assertLessEqual(after, before + 4, (before, after))
@@ -312,9 +329,9 @@ class TestGuard(unittest.TestCase):
         pthread_atfork handler: the alias was not inherited
         (MADV_DONTFORK) and a placeholder stands in its place."""
         libc = ctypes.PyDLL(None)
-        for how in ("os.fork", "libc fork"):
-            with self.subTest(how=how):
-                with MemPool() as pool:
+        for how, kind in itertools.product(("os.fork", "libc fork"), ("mem", "mem-large")):
+            with self.subTest(how=how, kind=kind):
+                with make_pool(kind) as pool:
                     with rkvision.Consumer(pool.name, policy="block") as c:
                         pool.publish(0x33)
                         with c.get(5.0) as f:
