@@ -287,8 +287,8 @@ static int reporter_on;
 
 /* SIGSEGV/SIGBUS: say so when the fault is in a released frame's range,
  * then hand the signal on to the handler that was there before (Python's
- * faulthandler prints the stack), or let it kill the process. Never
- * resumes the faulting code. */
+ * faulthandler prints the stack), or let it kill the process. It never
+ * makes the faulting access succeed. */
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	static const char msg[] =
@@ -387,7 +387,7 @@ static char *alias_make(const struct rkv_view *v, uintptr_t key, size_t n, int d
 		m = mremap((void *)key, 0, n, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
 	if (m == MAP_FAILED) {
 		int e = errno;
-		spare_put(dest, n); /* still PROT_NONE: the failed call left it */
+		munmap(dest, n); /* a failed MREMAP_FIXED may have unmapped it already */
 		errno = e;
 		return NULL;
 	}
@@ -527,7 +527,7 @@ static int guard_poison(Consumer *c, Lease *l)
 			goto done;
 		}
 		if (dest)
-			spare_put(dest, n);
+			munmap(dest, n); /* perhaps unmapped by the failed calls already */
 		a->addr = NULL; /* the alias stays with this lease from now on */
 	}
 	if (mmap(l->map, n, PROT_NONE, flags | MAP_FIXED, -1, 0) == MAP_FAILED) {
@@ -653,12 +653,14 @@ static int lease_end(Lease *l, int give_back)
 	if (prc < 0)
 		return prc;
 	l->released = 1;
+	pthread_mutex_lock(&guard_lock); /* the fork child handler walks the list */
 	if (l->prev)
 		l->prev->next = l->next;
 	else
 		c->held = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
+	pthread_mutex_unlock(&guard_lock);
 	int rc = give_back && c->c ? rkv_consumer_release(c->c, &l->v) : 0;
 	l->owner = NULL;
 	Py_DECREF(c);
@@ -1036,10 +1038,12 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 	l->released = 0;
 	Py_INCREF(self);
 	l->owner = self;
+	pthread_mutex_lock(&guard_lock);
 	l->next = self->held;
 	if (self->held)
 		self->held->prev = l;
 	self->held = l;
+	pthread_mutex_unlock(&guard_lock);
 	return (PyObject *)l;
 }
 

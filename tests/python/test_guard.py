@@ -48,12 +48,12 @@ class Pool:
 
 
 class ExtPool(Pool):
-    """guard_producer: 4 external slots of `cap` bytes at offset 256 of memfds."""
+    """guard_producer: `slots` external slots of `cap` bytes at offset 256 of memfds."""
 
-    def __init__(self, name=None, cap=SMALL):
+    def __init__(self, name=None, cap=SMALL, slots=4):
         self.name = name = name or pool_name()
         self.cap = cap
-        self.proc = subprocess.Popen([GUARD_PRODUCER, name, "4", str(cap), "256"],
+        self.proc = subprocess.Popen([GUARD_PRODUCER, name, str(slots), str(cap), "256"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().strip() == "ready"
 
@@ -73,10 +73,10 @@ class ExtPool(Pool):
 class MemPool(Pool):
     """A Python Producer (slots in the pool's memfd) of `cap`-byte frames."""
 
-    def __init__(self, name=None, cap=SMALL):
+    def __init__(self, name=None, cap=SMALL, slots=4):
         self.name = name = name or pool_name()
         self.cap = cap
-        self.p = rkvision.Producer(name, slots=4, capacity=cap)
+        self.p = rkvision.Producer(name, slots=slots, capacity=cap)
 
     def publish(self, byte):
         self.p.publish_copy(np.full(self.cap, byte, np.uint8), timeout=5.0)
@@ -85,11 +85,11 @@ class MemPool(Pool):
         self.p.close()
 
 
-def make_pool(kind, name=None):
+def make_pool(kind, name=None, slots=4):
     """kind: "mem" or "ext", small slots (protected in place); "mem-large"
     or "ext-large", large ones (moved)."""
     cap = LARGE if kind.endswith("-large") else SMALL
-    return ExtPool(name, cap) if kind.startswith("ext") else MemPool(name, cap)
+    return (ExtPool if kind.startswith("ext") else MemPool)(name, cap, slots)
 
 
 def protected(kind, level):
@@ -236,21 +236,21 @@ class TestGuard(unittest.TestCase):
             os.environ["RKVISION_GUARD_FALLBACK"] = self.env
 
     def test_views_made_while_held_read_right(self):
-        """Four frames held at once, each read through its own range:
+        """Eight frames held at once, each read through its own range:
         np.asarray(), memoryview and ctypes views made while held read that
         frame's bytes, released in another order than taken."""
         for kind in KINDS:
             for level in LEVELS:
                 with self.subTest(kind=kind, level=level):
                     os.environ["RKVISION_GUARD_FALLBACK"] = level
-                    with make_pool(kind) as pool:
+                    with make_pool(kind, slots=12) as pool:
                         with rkvision.Consumer(pool.name, policy="block", queue_depth=1,
-                                               max_held=2) as c:
+                                               max_held=8) as c:
                             self.assertEqual(c.guard, WANT[level])
-                            for rnd in range(20):
+                            for rnd in range(10):
                                 held = []
-                                for k in range(2):
-                                    byte = (rnd * 2 + k) & 0xFF
+                                for k in range(8):
+                                    byte = (rnd * 8 + k) & 0xFF
                                     pool.publish(byte)
                                     f = c.get(5.0)
                                     v = np.asarray(f.array)
@@ -263,10 +263,11 @@ class TestGuard(unittest.TestCase):
                                     self.assertEqual(m[pool.cap - 1], byte)
                                     self.assertEqual(np.asarray(f.array).ctypes.data,
                                                      f._lease.address)
-                                    if kind == "ext":
+                                    if kind.startswith("ext"):
                                         self.assertIsInstance(f.fd, int)
                                         self.assertEqual(f.offset, 256)
-                                for f, v, m, byte in reversed(held):
+                                self.assertEqual(len({h[0]._lease.address for h in held}), 8)
+                                for f, v, m, byte in reversed(held):   # pinned till next round
                                     f.release()
                                     with self.assertRaises(rkvision.ReleasedError):
                                         f.array[0]
