@@ -32,11 +32,15 @@ Two guards stand behind that, chosen per Consumer with guard=:
   process stops with SIGSEGV and the message "rkvision: a frame was read
   after release() ..." on stderr (with faulthandler on, the Python stack
   too). It never returns another frame's bytes. Costs two system calls a
-  frame (about 10 us), whatever its size; Consumer.guard tells which
-  mechanism is in use ("dontunmap", or the fallbacks "move" and "fresh"
-  on kernels or mappings that refuse it; RKVISION_GUARD_FALLBACK=move or
-  =fresh forces one). A forked child's copies of the views fault the same
-  way.
+  frame: mprotect for slots of 16 pages or fewer (3-7 us over "checks"
+  at 64 B), for larger ones a move and a placeholder (about 10-15 us; the
+  first reads after a move find the TLB cold); the README's Benchmark
+  section has the figures. Consumer.guard tells which mechanism is in
+  use ("dontunmap", or the fallbacks "move" and "fresh" on kernels or
+  mappings that refuse it; RKVISION_GUARD_FALLBACK=move or =fresh forces
+  one). A forked child's copies of the views fault the same way. Where
+  the kernel refuses the calls (vm.max_map_count), release() and close()
+  raise MemoryError and keep the frame held.
 Not guarded either way: frame.fd handed to hardware (RGA, the NPU) that is
 still reading when the frame is released; use the fd inside `with frame:`.
 A thread still inside C code on a frame that another thread releases
