@@ -984,7 +984,7 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 	l->home = NULL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc;
+	int rc, waits = tmo != 0;
 	for (;;) {
 		self->waiting++;
 		rc = take_calls(self->calls, tmo);
@@ -998,6 +998,8 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 			rc = -EAGAIN; /* another thread is in get(): nothing for this one */
 		}
 		self->waiting--;
+		if (rc == -EAGAIN && waits)
+			rc = -ETIMEDOUT; /* the time ran out waiting for the lock, or a signal */
 		if (rc != -EINTR)
 			break;
 		if (PyErr_CheckSignals() < 0) {
@@ -1290,7 +1292,7 @@ static PyObject *producer_publish_copy(Producer *self, PyObject *args)
 	f.flags = flags;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc;
+	int rc, waits = tmo != 0;
 	self->waiting++;
 	while ((rc = take_calls(self->calls, tmo)) == -EINTR && PyErr_CheckSignals() == 0)
 		tmo = time_left(tmo, &t0);
@@ -1305,6 +1307,8 @@ static PyObject *producer_publish_copy(Producer *self, PyObject *args)
 	}
 	self->waiting--;
 	PyBuffer_Release(&b);
+	if (rc == -EAGAIN && waits)
+		rc = -ETIMEDOUT; /* the time ran out waiting for the lock */
 	if (rc == -EINTR && PyErr_Occurred())
 		return NULL;
 	if (rc < 0) {
@@ -1479,7 +1483,7 @@ static PyObject *producer_loan(Producer *self, PyObject *args)
 	l->done = 1;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc;
+	int rc, waits = tmo != 0;
 	do {
 		self->waiting++;
 		rc = take_calls(self->calls, tmo);
@@ -1495,6 +1499,8 @@ static PyObject *producer_loan(Producer *self, PyObject *args)
 		self->waiting--;
 		tmo = time_left(tmo, &t0);
 	} while (rc == -EINTR && PyErr_CheckSignals() == 0);
+	if (rc == -EAGAIN && waits)
+		rc = -ETIMEDOUT; /* the time ran out waiting for the lock, or a signal */
 	if (rc < 0) {
 		Py_DECREF(l);
 		if (rc == -EINTR)
