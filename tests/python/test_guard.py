@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import unittest
 
 import numpy as np
@@ -271,6 +272,55 @@ class TestGuard(unittest.TestCase):
                                     f.release()
                                     with self.assertRaises(rkvision.ReleasedError):
                                         f.array[0]
+
+    def test_threads_share_a_consumer(self):
+        """Four threads take, read and release frames of one Consumer while
+        a fifth publishes: each frame reads as its own bytes, none stays
+        held, and a second round leaves no more mappings than the first
+        (thread stacks and slot aliases are made in the first); with both
+        guards, and small (protected) and large (moved) slots."""
+        for kind, guard in (("mem", "remap"), ("mem-large", "remap"), ("mem", "checks")):
+            with self.subTest(kind=kind, guard=guard):
+                with make_pool(kind, slots=8) as pool, \
+                        rkvision.Consumer(pool.name, policy="block", queue_depth=2,
+                                          max_held=4, guard=guard) as c:
+                    n = 3000
+
+                    def publish(base):
+                        for i in range(base, base + n):
+                            pool.p.publish_copy(np.full(pool.cap, i & 0xFF, np.uint8),
+                                                seq=i, timeout=10.0)
+
+                    def take(errors, seen):
+                        try:
+                            while True:
+                                try:
+                                    f = c.get(0.5)
+                                except TimeoutError:
+                                    return
+                                v = np.asarray(f.array)
+                                if not (v[0] == v[-1] == (f.seq & 0xFF)):
+                                    errors.append((f.seq, int(v[0]), int(v[-1])))
+                                seen.append(f.seq)
+                                f.release()
+                        except Exception as e:  # reported below, not lost in the thread
+                            errors.append(repr(e))
+
+                    for rnd in range(2):
+                        if rnd == 1:
+                            before = maps_count()
+                        errors, seen = [], []
+                        ts = [threading.Thread(target=take, args=(errors, seen))
+                              for _ in range(4)]
+                        ts.append(threading.Thread(target=publish, args=(rnd * n,)))
+                        for t in ts:
+                            t.start()
+                        for t in ts:
+                            t.join()
+                        self.assertEqual(errors, [])
+                        self.assertEqual(sorted(seen), list(range(rnd * n, rnd * n + n)))
+                        self.assertEqual(c.stats()["outstanding"], 0)
+                    self.assertLessEqual(maps_count(), before + 8)
 
     def test_checks_still_raise(self):
         """guard="checks" (and "remap") raise ReleasedError on the checked paths."""
