@@ -511,8 +511,8 @@ static int guard_poison(Consumer *c, Lease *l)
 		if (dest && x == MAP_FAILED && c->guard >= GUARD_MOVE) {
 			x = mremap(l->map, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
 			how = MAP_FIXED_NOREPLACE; /* a hole is left: fill it, if still free */
-			if (x == MAP_FAILED)
-				c->guard = GUARD_FRESH;
+			if (x == MAP_FAILED && errno != ENOMEM && errno != EAGAIN)
+				c->guard = GUARD_FRESH; /* refused, not short of memory */
 		}
 		a->busy = 0;
 		l->sa = -1;
@@ -676,19 +676,37 @@ static PyObject *lease_release(Lease *l, PyObject *unused)
 {
 	(void)unused;
 	int rc = lease_do_release(l);
+	if (rc < 0 && !l->released) {
+		/* guard="remap" could not take the frame's addresses away: it
+		 * is not given back (the producer would refill it under them). */
+		PyErr_Format(PyExc_MemoryError, "release: the frame's range could not be made "
+			     "unreadable (%s); the frame stays held: release it again, or close "
+			     "the Consumer", strerror(-rc));
+		return NULL;
+	}
 	if (rc < 0)
 		return raise_rc(rc, "rkv_consumer_release");
 	Py_RETURN_NONE;
 }
 
+/* End @l whatever it takes (a freed Lease, close, a forked child): if not
+ * even a placeholder could be mapped over its alias, the alias is
+ * unmapped if it can be, and forgotten. */
+static void lease_end_forced(Lease *l, int give_back)
+{
+	if (lease_end(l, give_back) == 0 || l->released)
+		return;
+	if (l->map && !l->poisoned)
+		munmap(l->map, l->map_len);
+	l->hole = 1;
+	l->map = NULL;
+	(void)lease_end(l, give_back);
+}
+
 static void lease_dealloc(Lease *l)
 {
-	if (!l->released && lease_do_release(l) < 0) {
-		/* Not even a placeholder could be mapped; nothing in Python
-		 * points at the frame any more, so give it back anyway. */
-		l->map = NULL;
-		(void)lease_end(l, 1);
-	}
+	if (!l->released)
+		lease_end_forced(l, 1);
 	guard_free(l);
 	Py_TYPE(l)->tp_free((PyObject *)l);
 }
@@ -902,19 +920,19 @@ static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 	return 0;
 }
 
-static void consumer_do_close(Consumer *self)
+/* Release every frame held, then detach. Returns 0, or -errno when a held
+ * frame's range could not be made unreadable: then that frame and the
+ * rest stay held and the consumer attached (detach would give them back
+ * under the frame's views). */
+static int consumer_do_close(Consumer *self)
 {
 	Py_INCREF(self); /* the leases' references go with them */
 	while (self->held) {
 		Lease *l = self->held;
-		if (lease_do_release(l) < 0) {
-			/* No placeholder: the detach below unmaps the library's
-			 * mapping; the alias is unmapped, whatever it costs. */
-			if (l->map && !l->poisoned)
-				munmap(l->map, l->map_len);
-			l->hole = 1;
-			l->map = NULL;
-			(void)lease_do_release(l);
+		int rc = lease_do_release(l);
+		if (rc < 0 && !l->released) {
+			Py_DECREF(self);
+			return rc;
 		}
 	}
 	guard_drop(self);
@@ -926,6 +944,7 @@ static void consumer_do_close(Consumer *self)
 		Py_END_ALLOW_THREADS
 	}
 	Py_DECREF(self);
+	return 0;
 }
 
 static PyObject *consumer_close(Consumer *self, PyObject *unused)
@@ -935,7 +954,13 @@ static PyObject *consumer_close(Consumer *self, PyObject *unused)
 		PyErr_SetString(PyExc_RuntimeError, "Consumer is in use by another thread's get()");
 		return NULL;
 	}
-	consumer_do_close(self);
+	int rc = consumer_do_close(self);
+	if (rc < 0) {
+		PyErr_Format(PyExc_MemoryError, "close: a held frame's range could not be made "
+			     "unreadable (%s); the Consumer stays open with the frames held: "
+			     "close it again", strerror(-rc));
+		return NULL;
+	}
 	Py_RETURN_NONE;
 }
 
@@ -1057,7 +1082,7 @@ static PyObject *consumer_forget_held(Consumer *self, PyObject *unused)
 	(void)unused;
 	Py_INCREF(self);
 	while (self->held)
-		(void)lease_end(self->held, 0);
+		lease_end_forced(self->held, 0);
 	Py_DECREF(self);
 	Py_RETURN_NONE;
 }

@@ -99,6 +99,19 @@ def protected(kind, level):
     return not kind.endswith("-large") and level != "fresh"
 
 
+def refill(pool, c, slot):
+    """Publish 0x22 frames and take them until one comes in `slot`, which
+    then holds a newer frame than the one read there before."""
+    for _ in range(64):
+        pool.publish(0x22)
+        g = c.get(5.0)
+        s = g._lease.slot
+        g.release()
+        if s == slot:
+            return
+    raise SystemExit("the slot never came round again")
+
+
 def maps_count():
     with open("/proc/self/maps") as f:
         return sum(1 for _ in f)
@@ -158,17 +171,51 @@ elif end == "finalizer":
 elif end == "close":
     c.close()
     c = rkvision.Consumer(name, policy="block", queue_depth=1, guard=guard)
-for i in range(64):
-    pool.publish(0x22)
-    g = c.get(5.0)
-    s = g._lease.slot
-    g.release()
-    if s == slot:
-        break
-else:
-    raise SystemExit("the slot never came round again")
+t.refill(pool, c, slot)
 print("REUSED", flush=True)
 print("READ", read(), flush=True)
+"""
+
+
+# Child, with guard_fail_shim LD_PRELOADed: while the shim makes the
+# guard's calls fail, release() and close() refuse (MemoryError) and the
+# frame stays held, so its slot is not refilled under the escaped view,
+# which still reads 0x11; once the calls work again, the usual.
+REFUSE_CHILD = r"""
+import ctypes, os, sys
+import numpy as np
+import rkvision
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import test_guard as t
+_, here, end, kind, name = sys.argv
+shim = ctypes.CDLL(os.environ["RKV_GUARD_SHIM"])
+pool = t.make_pool(kind, name)
+c = rkvision.Consumer(name, policy="block", queue_depth=1, max_held=2)
+pool.publish(0x11)
+f = c.get(5.0)
+slot, last = f._lease.slot, pool.cap - 1
+v = np.asarray(f.array)
+shim.guard_shim_fail(1)
+try:
+    f.release() if end == "release" else c.close()
+    print("ENDED", flush=True)
+except MemoryError as e:
+    shim.guard_shim_fail(0)
+    print("REFUSED", "unreadable" in str(e), flush=True)
+shim.guard_shim_fail(0)
+print("HELD", not f.released, not c.closed, c.guard, flush=True)
+for i in range(8):          # the pool goes round; the held slot is not in it
+    pool.publish(0x22)
+    g = c.get(5.0)
+    assert g._lease.slot != slot
+    g.release()
+print("STILL", int(v[last]), flush=True)
+f.release() if end == "release" else c.close()
+if end == "close":
+    c = rkvision.Consumer(name, policy="block", queue_depth=1, max_held=2)
+t.refill(pool, c, slot)
+print("REUSED", flush=True)
+print("READ", int(v[last]), flush=True)
 """
 
 
@@ -212,6 +259,27 @@ class TestEscapedViews(unittest.TestCase):
             for level in LEVELS:
                 with self.subTest(kind=kind, level=level):
                     self.check_faults("asarray", "close", kind, level)
+
+    def test_refused_when_the_range_cannot_be_taken(self):
+        """When the kernel refuses to take a frame's addresses away (the
+        shim fails the calls, as at vm.max_map_count), release() and
+        close() raise MemoryError and keep the frame held rather than give
+        its slot back under the escaped view; the level is not lowered."""
+        here = os.path.abspath(__file__)
+        for kind in ("mem", "mem-large", "ext-large"):
+            for end in ("release", "close"):
+                with self.subTest(kind=kind, end=end):
+                    env = dict(os.environ, RKVISION_GUARD_FALLBACK="",
+                               LD_PRELOAD=os.environ["RKV_GUARD_SHIM"])
+                    r = subprocess.run([sys.executable, "-c", REFUSE_CHILD, here, end, kind,
+                                        pool_name()],
+                                       env=env, capture_output=True, text=True, timeout=60)
+                    what = "rc %d\nstdout: %s\nstderr: %s" % (r.returncode, r.stdout, r.stderr)
+                    self.assertIn("REFUSED True\nHELD True True dontunmap\nSTILL 17\nREUSED\n",
+                                  r.stdout, what)
+                    self.assertNotIn("READ", r.stdout, what)
+                    self.assertEqual(r.returncode, -signal.SIGSEGV, what)
+                    self.assertIn(MESSAGE, r.stderr, what)
 
     def test_checks_only_reads_the_reused_slot(self):
         """What the second guard prevents: with guard="checks" the same
