@@ -23,8 +23,9 @@ packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools"
 # The image layer (src/imgops): libyuv, TurboJPEG and libpng.
 packages="$packages libyuv-dev libturbojpeg0-dev libpng-dev"
-# The daemon (rkvd): its config is YAML, read with libyaml.
-packages="$packages libyaml-dev"
+# The daemon (rkvd): its config is YAML, read with libyaml; its HTTP API
+# (src/daemon/http.c) is served with libmicrohttpd.
+packages="$packages libyaml-dev libmicrohttpd-dev"
 # The Python binding (python/, built where numpy and Python's headers are).
 packages="$packages python3-numpy python3-dev python3-pytest"
 
