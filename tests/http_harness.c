@@ -167,14 +167,6 @@ static int op_cameras(void *ctx, struct rkvd_proc_info *out, size_t n)
 	return n_all;
 }
 
-static int op_algorithms(void *ctx, struct rkvd_proc_info *out, size_t n)
-{
-	(void)ctx;
-	(void)out;
-	(void)n;
-	return 0;
-}
-
 static int op_config_json(void *ctx, const char *name, char *buf, size_t len)
 {
 	(void)ctx;
@@ -210,7 +202,7 @@ static int op_restart(void *ctx, const char *name)
 
 static const struct rkvd_board_ops ops = {
 	.cameras = op_cameras,
-	.algorithms = op_algorithms,
+	/* .algorithms: the HTTP API does not ask for them. */
 	.camera_config_json = op_config_json,
 	.restart = op_restart,
 };
