@@ -28,6 +28,8 @@
 #include <rkv/imgops.h>
 #include <rkv/pool.h>
 
+#include "www.h"
+
 #define STATUS_TIMEOUT_NS   (1000ll * 1000000ll)
 #define CONTROL_TIMEOUT_NS  (3000ll * 1000000ll)
 #define SNAPSHOT_TIMEOUT_NS (15000ll * 1000000ll)
@@ -324,7 +326,21 @@ static struct json_object *body_object(const struct rkvd_request *req, struct rk
 	return o;
 }
 
-/* ---- GET /api/version, /api/cameras, /api/stats -------------------------------- */
+/* ---- GET /, /api/version, /api/cameras, /api/stats -------------------------------- */
+
+static int get_page(struct rkvd_answer *a)
+{
+	char *body = malloc(rkvd_index_html_len);
+	if (!body)
+		return -ENOMEM;
+	memcpy(body, rkvd_index_html, rkvd_index_html_len);
+	a->status = 200;
+	a->kind = RKVD_ANSWER_BUFFER;
+	a->content_type = "text/html; charset=utf-8";
+	a->body = body;
+	a->len = rkvd_index_html_len;
+	return 0;
+}
 
 static int get_version(struct rkvd_answer *a)
 {
@@ -1002,8 +1018,9 @@ static int post_restart(struct rkvd_api *api, const struct rkvd_proc_info *cam,
 /* ---- routing ------------------------------------------------------------------- */
 
 enum route {
-	R_NONE, R_VERSION, R_CAMERAS, R_STATS, R_EVENTS, R_LATEST, R_STREAM, R_SNAPSHOT,
+	R_NONE, R_PAGE, R_VERSION, R_CAMERAS, R_STATS, R_EVENTS, R_LATEST, R_STREAM, R_SNAPSHOT,
 	R_SNAPSHOTS, R_SNAPSHOT_FILE, R_PREVIEW, R_CAPTURE, R_FPS, R_RESTART,
+	R_BAD_CAMERA,             /* a camera route, with a name that cannot be one */
 };
 
 static const struct {
@@ -1020,6 +1037,42 @@ static const struct {
 	{ "fps", R_FPS, "PUT" },
 	{ "restart", R_RESTART, "POST" },
 };
+
+/*
+ * "CAMERA/what[/FILE]" (after "/api/"): the route, the camera's name into
+ * @camera, the method it takes into *@want and FILE into *@file.
+ */
+static enum route camera_route(const char *p, char camera[RKVD_NAME_MAX], const char **want,
+			       const char **file)
+{
+	enum route route = R_NONE;
+	const char *s1 = strchr(p, '/');
+	if (!s1)
+		return R_NONE;
+	size_t cl = (size_t)(s1 - p);
+	const char *what = s1 + 1, *s2 = strchr(what, '/');
+	size_t wl = s2 ? (size_t)(s2 - what) : strlen(what);
+	for (size_t i = 0; i < sizeof(camera_routes) / sizeof(camera_routes[0]); i++)
+		if (strlen(camera_routes[i].name) == wl &&
+		    strncmp(camera_routes[i].name, what, wl) == 0) {
+			route = camera_routes[i].route;
+			*want = camera_routes[i].method;
+		}
+	if (s2) {
+		if (route != R_SNAPSHOTS)
+			return R_NONE;
+		route = R_SNAPSHOT_FILE;
+		*want = "GET";
+		*file = s2 + 1;
+	}
+	if (route == R_NONE)
+		return R_NONE;
+	if (!valid_name(p, cl))
+		return R_BAD_CAMERA;
+	memcpy(camera, p, cl);
+	camera[cl] = '\0';
+	return route;
+}
 
 static bool method_ok(const char *have, const char *want)
 {
@@ -1073,12 +1126,11 @@ int rkvd_api_handle(struct rkvd_api *api, const struct rkvd_request *req, struct
 		goto done;
 	}
 	const char *p = req->path;
-	if (strncmp(p, "/api/", 5) != 0) {
-		err = errorf(a, 404, "no such resource");
-		goto done;
-	}
-	p += 5;
-	if (strcmp(p, "version") == 0) {
+	if (strcmp(p, "/") == 0 || strcmp(p, "/index.html") == 0) {
+		route = R_PAGE;
+	} else if (strncmp(p, "/api/", 5) != 0) {
+		route = R_NONE;
+	} else if (strcmp(p += 5, "version") == 0) {
 		route = R_VERSION;
 	} else if (strcmp(p, "cameras") == 0) {
 		route = R_CAMERAS;
@@ -1087,41 +1139,12 @@ int rkvd_api_handle(struct rkvd_api *api, const struct rkvd_request *req, struct
 	} else if (strcmp(p, "events") == 0) {
 		route = R_EVENTS;
 	} else {
-		/* CAMERA/what[/FILE] */
-		const char *s1 = strchr(p, '/');
-		if (!s1) {
-			err = errorf(a, 404, "no such resource");
-			goto done;
-		}
-		size_t cl = (size_t)(s1 - p);
-		const char *what = s1 + 1, *s2 = strchr(what, '/');
-		size_t wl = s2 ? (size_t)(s2 - what) : strlen(what);
-		for (size_t i = 0; i < sizeof(camera_routes) / sizeof(camera_routes[0]); i++)
-			if (strlen(camera_routes[i].name) == wl &&
-			    strncmp(camera_routes[i].name, what, wl) == 0) {
-				route = camera_routes[i].route;
-				want = camera_routes[i].method;
-			}
-		if (s2) {
-			if (route != R_SNAPSHOTS) {
-				err = errorf(a, 404, "no such resource");
-				goto done;
-			}
-			route = R_SNAPSHOT_FILE;
-			want = "GET";
-			file = s2 + 1;
-		}
-		if (route == R_NONE) {
-			err = errorf(a, 404, "no such resource");
-			goto done;
-		}
-		if (!valid_name(p, cl)) {
+		route = camera_route(p, camera, &want, &file);
+		if (route == R_BAD_CAMERA) {
 			err = errorf(a, 404, "no such camera (names are 1..%d of A-Z a-z 0-9 _ -)",
 				     RKVD_NAME_MAX - 1);
 			goto done;
 		}
-		memcpy(camera, p, cl);
-		camera[cl] = '\0';
 	}
 	if (route == R_NONE) {
 		err = errorf(a, 404, "no such resource");
@@ -1145,6 +1168,7 @@ int rkvd_api_handle(struct rkvd_api *api, const struct rkvd_request *req, struct
 		goto done;
 	}
 	switch (route) {
+	case R_PAGE: err = get_page(a); break;
 	case R_VERSION: err = get_version(a); break;
 	case R_CAMERAS: err = get_cameras(api, a, false); break;
 	case R_STATS: err = get_cameras(api, a, true); break;
@@ -1164,7 +1188,8 @@ int rkvd_api_handle(struct rkvd_api *api, const struct rkvd_request *req, struct
 	case R_CAPTURE: err = post_switch(req, &cam, a, "capture"); break;
 	case R_FPS: err = put_fps(req, &cam, a); break;
 	case R_RESTART: err = post_restart(api, &cam, a); break;
-	case R_NONE: break;
+	case R_NONE:
+	case R_BAD_CAMERA: break;
 	}
 done:
 	if (err < 0) {

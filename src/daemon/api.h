@@ -8,6 +8,8 @@
  * The routes (all answers JSON unless said otherwise; errors are
  * {"error": "a sentence", "status": N}):
  *
+ *   GET  /                          the web page (text/html; also
+ *                                     /index.html): src/daemon/www/
  *   GET  /api/version               {"version", "api"}
  *   GET  /api/cameras               [{name, state, online, pid, restarts,
  *                                     save_dir, config, capturing, preview}]

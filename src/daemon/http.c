@@ -328,6 +328,12 @@ static enum MHD_Result send_answer(struct rkvd_http *h, struct MHD_Connection *c
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, a->allow);
 	if (a->www_auth)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	/* The page runs its own inline script and style, and nothing else. */
+	if (strncmp(a->content_type, "text/html", 9) == 0)
+		MHD_add_response_header(r, "Content-Security-Policy",
+					"default-src 'self'; script-src 'unsafe-inline'; "
+					"style-src 'unsafe-inline'; img-src 'self' data:; "
+					"frame-ancestors 'none'");
 	if (a->kind == RKVD_ANSWER_EVENTS)
 		MHD_add_response_header(r, "X-Accel-Buffering", "no");
 	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)a->status, r);
