@@ -24,26 +24,12 @@ import tempfile
 import threading
 import time
 
+from checklog import check, eq, finish
+
 HARNESS, CAMERA_EXE = sys.argv[1], sys.argv[2]
 PID = os.getpid()
 CAM_A, CAM_B = f"httpa{PID}", f"httpb{PID}"
 TOKEN = f"tok-{PID}-secret"
-failures = []
-
-
-def check(cond, what):
-    if cond:
-        print(f"ok   {what}")
-    else:
-        print(f"FAIL {what}")
-        failures.append(what)
-    return cond
-
-
-def eq(got, want, what):
-    return check(got == want, f"{what}: got {got!r}, want {want!r}")
-
-
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=20):
         super().__init__("localhost", timeout=timeout)
@@ -559,9 +545,4 @@ if __name__ == "__main__":
     if not os.access(HARNESS, os.X_OK) or not os.access(CAMERA_EXE, os.X_OK):
         sys.exit(77)
     main()
-    if failures:
-        print(f"{len(failures)} failure(s):")
-        for f in failures:
-            print("  " + f)
-        sys.exit(1)
-    print("all passed")
+    finish()
