@@ -32,6 +32,10 @@
 #define STREAM_REPEAT_NS (2000ll * 1000000ll)     /* resend the last frame after this */
 #define OFFLINE_PERIOD_NS (1000ll * 1000000ll)    /* the placeholder's period */
 #define SSE_KEEPALIVE_NS (15000ll * 1000000ll)
+/* A connection's thread runs api.c (a few KiB of locals) and the image
+ * layer's decode and encode (heap buffers): 8 MiB of stack per thread
+ * would be address space wasted 64 times over on a 32-bit board. */
+#define THREAD_STACK (512u * 1024u)
 #define DISCARD_MAX (1u << 20)                   /* body bytes dropped before hanging up */
 #define WAIT_SLICE_NS (500ll * 1000000ll)         /* how often waits look at stopping */
 
@@ -551,6 +555,7 @@ static int start_mhd(struct listener *l, int fd, bool per_ip)
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RKVD_HTTP_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)RKVD_HTTP_HEADER_MEMORY,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
 		MHD_OPTION_END);
 	if (!l->mhd) {
 		close(fd);
