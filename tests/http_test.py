@@ -159,9 +159,17 @@ def main():
         eq(h.cmd(f"wait {CAM_A}"), "ok", "camera A up")
         eq(h.cmd(f"wait {CAM_B}"), "ok", "camera B up")
         run(h, tmp, sock_path)
+        # Clients still connected when the server stops: a stream and an
+        # SSE client must not keep it from ending.
+        lingering = [open_stream(h.port, f"/api/{CAM_A}/stream.mjpeg"),
+                     socket.create_connection(("127.0.0.1", h.port), timeout=20)]
+        lingering[1].sendall(b"GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(lingering[0].recv(100).startswith(b"HTTP/1.1 200") and
+              lingering[1].recv(100).startswith(b"HTTP/1.1 200"),
+              "a stream and an SSE client are connected at stop")
     finally:
         rc = h.close()
-        eq(rc, 0, "harness exit status")
+        eq(rc, 0, "harness exit status (stopped with clients connected)")
         check(not os.path.exists(sock_path), "the Unix socket is removed at stop")
     token_tests(tmp)
     shutil.rmtree(tmp, ignore_errors=True)
