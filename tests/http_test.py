@@ -475,6 +475,48 @@ def hostile(port, sock_path):
         s.close()
     eq(closed, len(loris), "every slowloris connection was closed")
 
+    # The total limit: RKVD_HTTP_CONNECTIONS (64) connections from four
+    # addresses, 16 each (the per-address limit); one more from a fifth is
+    # refused, the Unix socket (its own listener) still answers, and once
+    # they are gone TCP answers again.
+    hogs = []
+    for i in range(64):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((f"127.0.0.{3 + i // 16}", 0))
+        s.settimeout(20)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /api/version HTTP/1.1\r\nHost: x\r\n")
+        hogs.append(s)
+    # The server accepts in the order the connections came, so the next
+    # one is the 65th whenever it is accepted.
+    extra = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    extra.bind(("127.0.0.7", 0))
+    extra.settimeout(20)
+    refused = False
+    try:
+        extra.connect(("127.0.0.1", port))
+        extra.sendall(b"GET /api/version HTTP/1.1\r\nHost: x\r\n\r\n")
+        refused = extra.recv(4096) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        refused = True
+    except socket.timeout:
+        refused = False
+    extra.close()
+    check(refused, "past the total connection limit, a new connection is refused")
+    st, _, _ = request(unx, "GET", "/api/version")
+    eq(st, 200, "the Unix socket answers while TCP is full")
+    for s in hogs:
+        s.close()
+    deadline = time.monotonic() + 30
+    st = None
+    while time.monotonic() < deadline:
+        try:
+            st, _, _ = request(other, "GET", "/api/version")
+            break
+        except (ConnectionError, http.client.HTTPException, socket.timeout):
+            time.sleep(0.2)
+    eq(st, 200, "TCP answers again once the connections are gone")
+
     # A huge header.
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     try:
