@@ -24,8 +24,11 @@ packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev
 # The image layer (src/imgops): libyuv, TurboJPEG and libpng.
 packages="$packages libyuv-dev libturbojpeg0-dev libpng-dev"
 # The daemon (rkvd): its config is YAML, read with libyaml; its HTTP API
-# (src/daemon/http.c) is served with libmicrohttpd.
-packages="$packages libyaml-dev libmicrohttpd-dev"
+# (src/daemon/http.c) is served with libmicrohttpd; the rkv tool reaches
+# it with libcurl.
+packages="$packages libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev"
+# The web page's test (tests/web_test.py, in make test): headless chromium.
+packages="$packages chromium chromium-driver python3-selenium"
 # The Python binding (python/, built where numpy and Python's headers are).
 packages="$packages python3-numpy python3-dev python3-pytest"
 

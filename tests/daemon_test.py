@@ -13,15 +13,19 @@ Checks, from outside, with rkv status / rkv watch and /proc:
   was; SIGTERM: rkvd ends 0 and nothing is left (no process, no control
   channel or pool socket, nothing in /dev/shm of those names); SIGKILL of
   rkvd: the cameras end on their own, and a new rkvd started at once on the
-  same config comes up cleanly; no config at all: the default camera cam0.
+  same config comes up cleanly; no config at all: the default camera cam0;
+  the rkv tool through rkvd's Unix socket: cameras, status of every camera
+  (an offline one too), snapshot, capture, restart.
 """
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from testutil import fail, run
 
@@ -93,11 +97,11 @@ def listening(fragment):
 
 
 class Daemon:
-    def __init__(self, config=None, tag="d"):
+    def __init__(self, config=None, tag="d", env=None):
         self.log_path = os.path.join(TMP, "rkvd-%s-%d.log" % (tag, time.monotonic_ns()))
         self.log = open(self.log_path, "w")
         args = [RKVD] + (["-c", config] if config else [])
-        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log)
+        self.p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
 
     def text(self):
         with open(self.log_path) as f:
@@ -199,8 +203,14 @@ def board(tag):
     return a, b
 
 
+def api_text(tag):
+    """An api section of the test's own: no TCP port (the machine's 8080 is
+    not the test's to take), a Unix socket in the test's directory."""
+    return "api:\n  listen: \"\"\n  unix_socket: %s\n" % os.path.join(TMP, tag + ".sock")
+
+
 def config_text(a, b, fps_a=30, algorithm=True):
-    text = ("cameras:\n"
+    text = api_text(a) + ("cameras:\n"
             "  %s:\n    width: 320\n    height: 240\n    fps: %d\n    preview: {enabled: false}\n"
             "  %s:\n    width: 320\n    height: 240\n    fps: 30\n    preview: {width: 160}\n"
             % (a, fps_a, b))
@@ -331,14 +341,104 @@ def check_sigkill():
         d.cleanup()
 
 
+def rkv(sock, *args, code=0):
+    env = dict(os.environ, RKVD_SOCKET=sock)
+    p = subprocess.run([RKV] + list(args), capture_output=True, text=True, timeout=60, env=env)
+    if p.returncode != code:
+        fail("rkv %s: exit %d, expected %d\nstdout: %s\nstderr: %s"
+             % (" ".join(args), p.returncode, code, p.stdout, p.stderr))
+    return p
+
+
+def check_cli():
+    """rkv through rkvd: the board's cameras, offline ones included."""
+    a, b = board("c")
+    sock = os.path.join(TMP, "cli.sock")
+    save = os.path.join(TMP, "cli-save")
+    path = os.path.join(TMP, "cli.yaml")
+    # b's device does not exist: rkvd keeps starting it, it never answers
+    write(path, "api:\n  listen: \"\"\n  unix_socket: %s\ncameras:\n"
+          "  %s:\n    width: 320\n    height: 240\n    save: {dir: %s}\n"
+          "  %s:\n    source: /dev/rkv-test-no-such-video\n" % (sock, a, save, b))
+    d = Daemon(path, "cli")
+    try:
+        running_camera(d, a)
+
+        def board_says():
+            cams = json.loads(rkv(sock, "cameras", "--json").stdout)
+            byname = {c["name"]: c for c in cams}
+            return byname if byname.get(a, {}).get("state") == "running" else None
+        byname = wait_for("rkvd to see %s running" % a, board_says)
+        cams = list(byname.values())
+        if set(byname) != {a, b} or byname[a]["state"] != "running" or \
+                byname[b]["state"] == "running":
+            fail("rkv cameras through rkvd: %r" % cams)
+        # status of every camera: the offline one says what rkvd knows
+        out = rkv(sock, "status").stdout
+        if "%s: testpattern" % a not in out or "rkvd: running, restarts 0" not in out:
+            fail("rkv status through rkvd, the running camera:\n" + out)
+        if not any(line.startswith(b + ": ") and "rkvd: pid" in line
+                   for line in out.splitlines()):
+            fail("rkv status through rkvd, the offline camera:\n" + out)
+        st = json.loads(rkv(sock, "status", b, "--json").stdout)
+        if st.get("camera") != b or st["daemon"]["state"] == "running":
+            fail("rkv status %s --json through rkvd: %r" % (b, st))
+        # a snapshot through rkvd lands in the camera's save directory
+        out = rkv(sock, "snapshot", a).stdout
+        if "(through rkvd)" not in out:
+            fail("rkv snapshot did not go through rkvd: " + out)
+        shot = out.split(":")[0]
+        if os.path.dirname(shot) != save or not os.path.getsize(shot):
+            fail("rkv snapshot through rkvd wrote %r" % shot)
+        # capture stop through rkvd, and the camera says so
+        out = rkv(sock, "capture", a, "stop").stdout
+        if "stopped" not in out.splitlines()[0]:
+            fail("rkv capture stop through rkvd: " + out)
+        if status(a)["capturing"]:
+            fail("the camera still captures after rkv capture stop")
+        # restart: a new process, counted
+        pid = camera_pid(a)
+        out = rkv(sock, "restart", a).stdout
+        if out.strip() != a + ": restarting":
+            fail("rkv restart: " + out)
+        wait_for("the restarted camera", lambda: (camera_pid(a) or pid) != pid)
+        cams = {c["name"]: c for c in json.loads(rkv(sock, "cameras", "--json").stdout)}
+        if cams[a]["restarts"] != 1:
+            fail("the restart was not counted: %r" % cams[a])
+        rkv(sock, "restart", "nosuchcamera", code=1)
+        # without rkvd, cameras and restart say so
+        err = rkv(os.path.join(TMP, "none.sock"), "cameras", code=1).stderr
+        if "no rkvd answers" not in err:
+            fail("rkv cameras without rkvd: " + err)
+    finally:
+        d.cleanup()
+
+
 def check_default():
+    """No config: cam0, and the web page on 127.0.0.1:8080 (its Unix socket
+    in the test's directory, through XDG_RUNTIME_DIR)."""
     if status("cam0"):
         print("note: a camera cam0 runs on this machine already; the default config "
               "is checked with --check only")
         return
-    d = Daemon(None, "default")
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.1", 8080))
+    except OSError:
+        print("note: 127.0.0.1:8080 is taken on this machine; the default board is not run")
+        return
+    finally:
+        probe.close()
+    d = Daemon(None, "default", env=dict(os.environ, XDG_RUNTIME_DIR=TMP))
     try:
         pid = running_camera(d, "cam0")
+        d.expect_log("web page: http://127.0.0.1:8080/")
+        with urllib.request.urlopen("http://127.0.0.1:8080/", timeout=10) as r:
+            page = r.read().decode()
+        if r.status != 200 or "<html" not in page.lower():
+            fail("the default board's web page: %d %r" % (r.status, page[:200]))
+        if not os.path.exists(os.path.join(TMP, "rkvd.sock")):
+            fail("the default board has no Unix socket at $XDG_RUNTIME_DIR/rkvd.sock")
         st = status("cam0")
         if st["width"] != 640 or st["height"] != 480 or st["format"] != "NV12":
             fail("the default camera: %r" % st)
@@ -359,6 +459,7 @@ def main():
         check_examples(examples)
         check_board()
         check_sigkill()
+        check_cli()
         check_default()
     print("daemon: all checks passed")
 

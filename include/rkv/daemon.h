@@ -141,6 +141,13 @@ int rkvd_config_parse(const char *name, const char *text, size_t len,
 
 void rkvd_config_free(struct rkvd_config *cfg);
 
+/*
+ * The default api.unix_socket, where clients (the rkv tool) look for rkvd:
+ * $XDG_RUNTIME_DIR/rkvd.sock, else /tmp/rkvd-<uid>.sock, into @buf (@len
+ * bytes; 128 is enough). Returns @buf.
+ */
+const char *rkvd_default_socket(char *buf, size_t len);
+
 /* true when algorithms @a and @b run the same command the same way. */
 bool rkvd_algorithm_config_equal(const struct rkvd_algorithm_config *a,
 				 const struct rkvd_algorithm_config *b);

@@ -529,7 +529,7 @@ static void algorithm_free(struct rkvd_algorithm_config *a)
 	free(a->command);
 }
 
-static const char *default_socket(char *buf, size_t len)
+const char *rkvd_default_socket(char *buf, size_t len)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
 	if (rt && rt[0] == '/' && strlen(rt) + sizeof("/rkvd.sock") <= len)
@@ -546,7 +546,7 @@ static struct rkvd_config *config_new(void)
 	if (!cfg)
 		return NULL;
 	cfg->api.listen = strdup("127.0.0.1:8080");
-	cfg->api.unix_socket = strdup(default_socket(sock, sizeof(sock)));
+	cfg->api.unix_socket = strdup(rkvd_default_socket(sock, sizeof(sock)));
 	if (!cfg->api.listen || !cfg->api.unix_socket) {
 		rkvd_config_free(cfg);
 		return NULL;

@@ -31,6 +31,7 @@
 
 #include "board.h"
 #include "events.h"
+#include "http.h"
 #include "supervise.h"
 
 struct rkvd {
@@ -38,6 +39,8 @@ struct rkvd {
 	struct rkvd_events *events;
 	struct rkvd_sup *sup;
 	struct rkvd_board board;
+	struct rkvd_http *http;        /* NULL while not serving */
+	char *api_seen;               /* the api section it serves, as one string */
 };
 
 static void log_line(void *ctx, const char *line)
@@ -66,28 +69,79 @@ static __attribute__((format(printf, 1, 2))) void say(const char *fmt, ...)
 
 /* ---- the HTTP API ---------------------------------------------------------------- */
 
+/* The api section as one string, to see whether a reload changed it. */
+static char *api_key(const struct rkvd_api_config *api)
+{
+	char *key = NULL;
+	if (asprintf(&key, "%s\n%s\n%s", api->listen, api->unix_socket,
+		     api->token ? api->token : "") < 0)
+		return NULL;
+	return key;
+}
+
 /*
  * Start serving the API of d->board and d->events as the running config's
- * api section says (listen, unix_socket, token). The HTTP layer
- * (src/daemon/http.c) is wired in here; until it is, rkvd runs the board
- * without an API, which the log says. Returns 0 or a negative errno (rkvd
- * then ends, stopping the board).
+ * api section says (listen, unix_socket, token), and say where the web
+ * page is. Returns 0 or a negative errno (at start, rkvd then ends,
+ * stopping the board).
  */
 static int api_start(struct rkvd *d)
 {
 	const struct rkvd_config *cfg = rkvd_sup_config(d->sup);
-
-	say("HTTP API: not part of this build (would listen on %s%s%s)",
-	    cfg->api.listen[0] ? cfg->api.listen : "no TCP address",
-	    cfg->api.unix_socket[0] ? " and " : "", cfg->api.unix_socket);
+	int r = rkvd_http_start(&cfg->api, &d->board, d->events, &d->http);
+	if (r) {
+		say("HTTP API on %s%s%s: %s", cfg->api.listen[0] ? cfg->api.listen : "no TCP address",
+		    cfg->api.unix_socket[0] ? " and " : "", cfg->api.unix_socket,
+		    r == -EADDRINUSE ? "the address is in use (another rkvd?)" : strerror(-r));
+		d->http = NULL;
+		return r;
+	}
+	free(d->api_seen);
+	d->api_seen = api_key(&cfg->api);
+	if (cfg->api.listen[0]) {
+		char host[128];
+		const char *colon = strrchr(cfg->api.listen, ':');
+		size_t hl = colon ? (size_t)(colon - cfg->api.listen) : strlen(cfg->api.listen);
+		snprintf(host, sizeof(host), "%.*s", (int)(hl < sizeof(host) ? hl : sizeof(host) - 1),
+			 cfg->api.listen);
+		say("web page: http://%s:%d/%s", !strcmp(host, "0.0.0.0") ? "127.0.0.1" : host,
+		    rkvd_http_port(d->http), cfg->api.token ? " (with the config's token)" : "");
+	}
+	if (cfg->api.unix_socket[0])
+		say("HTTP API also on the Unix socket %s", cfg->api.unix_socket);
 	return 0;
 }
 
 /* Stop serving: called before the board stops, so no request sees it half
- * gone; rkvd_events_close() wakes the event streams. */
+ * gone; rkvd_events_close() wakes the event streams first. */
 static void api_stop(struct rkvd *d)
 {
 	rkvd_events_close(d->events);
+	rkvd_http_stop(d->http);
+	d->http = NULL;
+}
+
+/*
+ * After a reload: serve the new api section if it changed. The old server
+ * stops first (the new one may want its address); should the new one not
+ * start, the API stays off (said) while the cameras run on, until a later
+ * reload brings an api section that works.
+ */
+static void api_reload(struct rkvd *d)
+{
+	const struct rkvd_config *cfg = rkvd_sup_config(d->sup);
+	char *key = api_key(&cfg->api);
+	if (!key || (d->api_seen && !strcmp(key, d->api_seen))) {
+		free(key);
+		return;
+	}
+	free(key);
+	say("SIGHUP: the api section changed; the HTTP server starts again");
+	rkvd_http_stop(d->http);
+	d->http = NULL;
+	if (api_start(d) == 0)
+		return;
+	say("the HTTP API stays off until a reload with an api section that works");
 }
 
 /* ---- the board ----------------------------------------------------------------------- */
@@ -111,8 +165,10 @@ static void reload(struct rkvd *d)
 				 r == -EBUSY ? "processes of the previous config are still ending; "
 					       "send SIGHUP again in a few seconds" : strerror(-r));
 	}
-	if (!r)
+	if (!r) {
+		api_reload(d);
 		return;
+	}
 	say("reload refused, the board runs on as it was: %s", err[0] ? err : strerror(-r));
 	json_object *msg = json_object_new_string(err[0] ? err : strerror(-r));
 	char fields[RKVD_EVENT_MAX - 256];
@@ -337,6 +393,9 @@ int main(int argc, char **argv)
 	say("stopped");
 	status = 0;
 out:
+	if (d.http)
+		api_stop(&d);
+	free(d.api_seen);
 	rkvd_sup_free(d.sup);
 	rkvd_events_free(d.events);
 	if (sfd >= 0)
