@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """rkvd's web page (GET /) in a real browser: Debian's chromium, headless,
-driven with python3-selenium, against http_harness serving one rkv-camera.
+driven with python3-selenium, against a running rkvd with one camera.
 
 Checks: the page lists the camera and its live preview updates (the
 preview's pixels differ between two screenshots); "Snapshot" makes a new
@@ -9,13 +9,17 @@ file in the save directory and the page links it; "Capture stop" freezes
 the preview (two screenshots alike) and the page's stats say it stopped;
 "Capture start" brings it back.
 
-usage: web_test.py HTTP_HARNESS RKV_CAMERA       (exit 77 without a browser)
+usage: web_test.py RKVD       (exit 77 without a browser)
 No assertion is on time: waits have generous deadlines against hangs.
 Debian's python3 runs it (the shebang): python3-selenium is installed there."""
 
+import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import urllib.request
 import sys
 import tempfile
 import time
@@ -30,7 +34,7 @@ except ImportError:
     print("python3-selenium is not installed")
     sys.exit(77)
 
-HARNESS, CAMERA_EXE = sys.argv[1], sys.argv[2]
+RKVD = sys.argv[1]
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
 CAM = f"web{os.getpid()}"
@@ -51,18 +55,30 @@ def main():
         sys.exit(77)
     tmp = tempfile.mkdtemp(prefix=f"rkv-web-{os.getpid()}-")
     save = os.path.join(tmp, "save")
-    h = subprocess.Popen([HARNESS, "--camera-exe", CAMERA_EXE, "--save-dir", save,
-                          "--listen", "127.0.0.1:0", CAM],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-    first = h.stdout.readline().strip()
+    # rkvd takes no port 0: a free one, found just before
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    cfg = os.path.join(tmp, "board.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"api:\n  listen: 127.0.0.1:{port}\n  unix_socket: {tmp}/rkvd.sock\n"
+                f"cameras:\n  {CAM}:\n    width: 320\n    height: 240\n"
+                f"    preview: {{width: 320, fps: 10}}\n    save: {{dir: {save}}}\n")
+    log = open(os.path.join(tmp, "rkvd.log"), "w")
+    h = subprocess.Popen([RKVD, "-c", cfg], stdout=subprocess.DEVNULL, stderr=log)
     driver = None
     try:
-        if not check(first.startswith("port "), f"harness serves ({first!r})"):
+        def running():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/cameras",
+                                            timeout=2) as r:
+                    return any(c["name"] == CAM and c["state"] == "running"
+                               for c in json.load(r))
+            except OSError:
+                return False
+        if not check(bool(wait_for(running, "rkvd and its camera")), "rkvd serves its camera"):
             return
-        port = int(first.split()[1])
-        h.stdin.write(f"wait {CAM}\n")
-        h.stdin.flush()
-        check(h.stdout.readline().strip() == "ok", "camera up")
 
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM
@@ -142,17 +158,16 @@ def main():
     finally:
         if driver:
             driver.quit()
-        try:
-            h.stdin.write("quit\n")
-            h.stdin.close()
-        except BrokenPipeError:
-            pass
+        h.send_signal(signal.SIGTERM)
         try:
             rc = h.wait(timeout=60)
         except subprocess.TimeoutExpired:
             h.kill()
             rc = -9
-        check(rc == 0, f"harness exit status {rc}")
+        log.close()
+        if not check(rc == 0, f"rkvd exit status {rc}"):
+            with open(os.path.join(tmp, "rkvd.log")) as f:
+                print(f.read())
         shutil.rmtree(tmp, ignore_errors=True)
 
 
