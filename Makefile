@@ -19,6 +19,7 @@ bench: all
 	$(BUILD)/bench/rkv-bench $(BENCH_ARGS)
 	if [ -x $(BUILD)/bench/rkv-bench-imgops ]; then $(BUILD)/bench/rkv-bench-imgops; fi
 	if [ -x $(BUILD)/src/rkv-camera ]; then tools/bench-preview.sh $(BUILD); fi
+	if [ -x $(BUILD)/src/rkvd ]; then /usr/bin/python3 bench/daemon/bench_daemon.py --build $(BUILD); fi
 	if ls $(BUILD)/python/_rkv*.so >/dev/null 2>&1; then PYTHONPATH=python RKV_PYTHON_EXT_DIR=$(BUILD)/python /usr/bin/python3 bench/python/bench_python.py --build $(BUILD); fi
 
 demo: all

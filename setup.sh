@@ -1,14 +1,17 @@
 #!/bin/sh
 # One command on a fresh Debian 12 machine: install the Debian packages the
-# build needs (when they are missing), build everything, run the demo.
+# build needs (when they are missing), build everything, and run rkvd, the
+# board's daemon, with its built-in camera (a moving test pattern) and its
+# web page on http://127.0.0.1:8080/ (the URL is printed).
 #
-#   ./setup.sh [demo options]      e.g. ./setup.sh --seconds 10
-#   ./setup.sh --source v4l2:/dev/video0    the demo on a real camera
+#   ./setup.sh                     the built-in board
+#   ./setup.sh -c examples/config/usb-camera.yaml   a board of your own
 #
 # Missing packages are installed with apt-get when run as root, through sudo
 # when it is available; otherwise the script prints the command to run and
 # exits 1. Running it again installs nothing and rebuilds only what changed.
-# RKV_SETUP_NO_DEMO=1 stops after the build.
+# RKV_SETUP_NO_DEMO=1 stops after the build. The pool demo (a camera and
+# consumers printing their stats) is `make demo`.
 set -eu
 
 cd "$(dirname "$0")"
@@ -23,8 +26,14 @@ packages="gcc make meson ninja-build pkg-config python3 clang libclang-rt-14-dev
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools"
 # The image layer (src/imgops): libyuv, TurboJPEG and libpng.
 packages="$packages libyuv-dev libturbojpeg0-dev libpng-dev"
+# The daemon (rkvd): its config is YAML, read with libyaml; its HTTP API
+# (src/daemon/http.c) is served with libmicrohttpd; the rkv tool reaches
+# it with libcurl.
+packages="$packages libyaml-dev libmicrohttpd-dev libcurl4-openssl-dev"
+# The web page's test (tests/web_test.py, in make test): headless chromium.
+packages="$packages chromium chromium-driver python3-selenium"
 # The Python binding (python/, built where numpy and Python's headers are).
-packages="$packages python3-numpy python3-dev"
+packages="$packages python3-numpy python3-dev python3-pytest"
 
 missing=
 for pkg in $packages; do
@@ -60,8 +69,8 @@ fi
 make
 
 if [ "${RKV_SETUP_NO_DEMO:-0}" = 1 ]; then
-	echo "setup: built; run the demo with: make demo"
+	echo "setup: built; run the board with: build/src/rkvd (the pool demo: make demo)"
 	exit 0
 fi
-echo "setup: running the demo: rkv-camera and its consumers (Ctrl-C to stop; ./setup.sh --help for its options)"
-exec build/demo/rkv-demo "$@"
+echo "setup: running rkvd (Ctrl-C stops it and its cameras; build/src/rkvd --help for its options)"
+exec build/src/rkvd "$@"

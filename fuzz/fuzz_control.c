@@ -30,13 +30,7 @@ static const char *const seeds[] = {
 
 size_t fuzz_seed_input(uint8_t *buf, size_t cap, unsigned variant)
 {
-	const char *s = seeds[variant % (sizeof(seeds) / sizeof(seeds[0]))];
-	size_t n = strlen(s);
-
-	if (n > cap)
-		n = cap;
-	memcpy(buf, s, n);
-	return n;
+	return fuzz_seed_text(seeds, sizeof(seeds) / sizeof(seeds[0]), buf, cap, variant);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -22,6 +22,19 @@
  */
 size_t fuzz_seed_input(uint8_t *buf, size_t cap, unsigned variant);
 
+/* fuzz_seed_input() for a target whose seeds are the @n strings @seeds. */
+static inline size_t fuzz_seed_text(const char *const *seeds, size_t n, uint8_t *buf, size_t cap,
+				    unsigned variant)
+{
+	const char *s = seeds[variant % n];
+	size_t len = strlen(s);
+
+	if (len > cap)
+		len = cap;
+	memcpy(buf, s, len);
+	return len;
+}
+
 /* A broken invariant: say which, then abort() so the fuzzer saves the input. */
 static inline __attribute__((noreturn, format(printf, 1, 2))) void fuzz_die(const char *fmt, ...)
 {

@@ -3,8 +3,11 @@
  * rkvision._rkv: the C half of the Python binding (python/rkvision/).
  *
  *   Consumer(name, policy, group, queue_depth, max_held, label,
- *            attach_timeout)   rkv_consumer_attach(); acquire(timeout)
- *            returns a Lease; fileno(), stats(), pool_stats(), close().
+ *            attach_timeout, guard, fd_only)   rkv_consumer_attach();
+ *            acquire(timeout) returns a Lease; fileno(), stats(),
+ *            pool_stats(), close(); guard: the guard level in use
+ *            ("dontunmap", "move", "fresh" or "checks"; see "the second
+ *            guard" below).
  *   Producer(name, slots, capacity, max_consumers, block_timeout)
  *            rkv_producer_create(); loan() (a Loan: a writable slot until
  *            its publish() or cancel()), publish_copy(), wait_consumers(),
@@ -12,7 +15,8 @@
  *   Lease    one acquired frame: its descriptor as attributes, its bytes
  *            through the buffer protocol (read-only), release(). After
  *            release (or close of its Consumer) the buffer protocol raises
- *            ReleasedError, so no new view of the bytes can be made.
+ *            ReleasedError, so no new view of the bytes can be made; with
+ *            the second guard, the bytes' addresses stop being readable.
  *   FrameArrayBase  an ndarray subclass whose buffer slot refuses a view
  *            whose Lease was released (memoryview(), bytes(),
  *            np.frombuffer() of frame.array or of any view derived from
@@ -29,7 +33,12 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 #include <rkv/pool.h>
@@ -69,14 +78,35 @@ static PyObject *raise_rc(int rc, const char *what)
 }
 
 typedef struct Lease Lease;
+typedef struct Consumer Consumer;
 
-typedef struct {
+/* guard levels, from none to the best (see "the second guard" below) */
+enum { GUARD_CHECKS, GUARD_FRESH, GUARD_MOVE, GUARD_DONTUNMAP };
+
+/* One slot's reusable alias (guard levels MOVE and DONTUNMAP). */
+struct alias {
+	char *addr;   /* page-aligned; NULL: none yet */
+	size_t len;
+	uintptr_t key; /* memfd slots: the library's page address; DMA-BUF: the page offset */
+	int fd;       /* -1, or the slot's DMA-BUF fd */
+	int busy;     /* a held Lease reads through it */
+};
+
+struct Consumer {
 	PyObject_HEAD
 	rkv_consumer *c;
 	Lease *held; /* leases not yet released: released before detach */
 	int waiting; /* threads in acquire, the GIL let go: close must wait */
+	PyThread_type_lock calls; /* rkv_consumer_acquire: one thread at a time */
 	PyObject *weakrefs;
-} Consumer;
+	int guard;            /* GUARD_*: the level in use (it falls back at run time) */
+	struct alias *alias;  /* by slot index, nalias of them */
+	uint32_t nalias;
+	unsigned gen;         /* attachments so far: aliases of an earlier one are stale */
+	Consumer *gnext, *gprev; /* guarded consumers, for the fork child handler */
+};
+
+struct rng;
 
 struct Lease {
 	PyObject_HEAD
@@ -84,7 +114,529 @@ struct Lease {
 	struct rkv_view v;
 	Lease *next, *prev;
 	int released;
+	const char *data; /* the frame's first byte as Python reads it */
+	char *map;        /* guarded: the range data lies in (page-aligned), else NULL */
+	size_t map_len;
+	int sa;           /* the owner's alias index while held through one, else -1 */
+	int protect;      /* map is a small slot's alias, owned by this Lease until freed:
+			   * release makes it PROT_NONE, and it goes back to home's
+			   * slot sa when the Lease is freed */
+	Consumer *home;   /* with protect: a reference, until the Lease is freed */
+	unsigned gen;     /* home's gen at acquire */
+	uintptr_t key;    /* the alias's key (struct alias) */
+	int poisoned;     /* map is PROT_NONE now (a placeholder, or a protected alias) */
+	int hole;         /* map's range is no longer ours (a fallback lost it) */
+	struct rng *rng;  /* its entry among the released ranges, while poisoned */
 };
+
+/*
+ * The pool's handles take one caller at a time (rkv/pool.h, "Threads"),
+ * and the binding lets the GIL go while it waits in them, so two Python
+ * threads could otherwise be in the same handle at once. Each handle has a
+ * lock for those calls: taken with the GIL let go, waiting up to @tmo ns
+ * (-1: as long as it takes, 0: not at all), and interruptible by a signal
+ * (Ctrl-C in the main thread). 0, -EINTR (the caller runs the handlers)
+ * or -ETIMEDOUT.
+ */
+static int take_calls(PyThread_type_lock lk, int64_t tmo)
+{
+	if (PyThread_acquire_lock(lk, NOWAIT_LOCK))
+		return 0;
+	if (tmo == 0)
+		return -ETIMEDOUT;
+	PY_TIMEOUT_T us = tmo < 0 ? -1 : (PY_TIMEOUT_T)(tmo / 1000);
+	if (us > PY_TIMEOUT_MAX)
+		us = PY_TIMEOUT_MAX;
+	PyLockStatus st;
+	Py_BEGIN_ALLOW_THREADS
+	st = PyThread_acquire_lock_timed(lk, us, 1);
+	Py_END_ALLOW_THREADS
+	return st == PY_LOCK_ACQUIRED ? 0 : st == PY_LOCK_INTR ? -EINTR : -ETIMEDOUT;
+}
+
+/* What is left of @tmo ns (-1: forever) since *@t0, which moves to now. */
+static int64_t time_left(int64_t tmo, struct timespec *t0)
+{
+	if (tmo <= 0)
+		return tmo;
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int64_t spent = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000 + (t1.tv_nsec - t0->tv_nsec);
+	*t0 = t1;
+	return spent >= tmo ? 0 : tmo - spent;
+}
+
+/* ---- the second guard: each held frame read through a range of its own ----
+ *
+ * The checks in FrameArray (layer 1) stop every read made through numpy's
+ * and Python's front doors. A view that escaped them (np.asarray() of a
+ * frame array, a memoryview or ctypes pointer taken before release, C code
+ * holding the pointer) would still read the slot after release, and so,
+ * possibly, a newer frame. So with guard="remap" each held frame is read
+ * through an alias of its slot (memfd slots: mremap(old_size 0) of the
+ * library's read-only mapping; DMA-BUF slots: mmap of view.fd), and on
+ * release that address range stops mapping the slot before the slot is
+ * given back: a PROT_NONE placeholder takes its place, and stays until the
+ * Lease (the base of every numpy view of the frame) is freed. A read
+ * through an escaped view then faults; the SIGSEGV/SIGBUS reporter names
+ * the cause and the process dies (turning the fault into an exception
+ * cannot be done safely: the read may be anywhere inside numpy or a C
+ * library, with the GIL let go).
+ *
+ * Levels (Consumer.guard), best first; a level that the kernel refuses
+ * falls to the next at run time:
+ *   DONTUNMAP  each slot keeps one populated alias that moves: release
+ *              moves it (page tables and all) with mremap(MREMAP_DONTUNMAP)
+ *              to a spare range, where the slot's next frame is read, and
+ *              maps the placeholder over the empty leftover atomically
+ *              (MAP_FIXED). Two syscalls a frame, whatever its size.
+ *   MOVE       kernels before 5.13 (no DONTUNMAP for shared mappings) and
+ *              mappings that refuse it: a plain move, then the placeholder
+ *              with MAP_FIXED_NOREPLACE. Another thread's mmap may land in
+ *              the hole between the two; an escaped view then reads that
+ *              memory, never the slot.
+ *   FRESH      mremap refuses to move: a new alias per frame, and release
+ *              maps the placeholder over it (MAP_FIXED, atomic). Costs a
+ *              page fault per page per frame.
+ * RKVISION_GUARD_FALLBACK=move or =fresh in the environment caps the level
+ * at attach (to test the fallbacks, or to work around a kernel).
+ *
+ * Small slots (PROTECT_PAGES pages or fewer), at levels DONTUNMAP and MOVE:
+ * mprotect costs about 0.16 us a page against 8-9 us for a move and its
+ * placeholder, so there a Lease keeps its slot's alias for its lifetime
+ * instead: release makes it PROT_NONE where it is, and when the Lease is
+ * freed (no Python object points there any more) the alias goes back to
+ * its slot, for the slot's next frame to make readable again. A slot whose
+ * alias is still kept by a released Lease gets a new one.
+ *
+ * Pages: an alias covers the whole pages around the slot. Where the page
+ * is larger than the library's 4 KiB slot alignment (16K/64K-page
+ * kernels), it maps some bytes of the neighbouring slots too; numpy views
+ * never reach them, and they become unreadable with the rest on release.
+ *
+ * fork: aliases are MADV_DONTFORK; the fork child handler maps placeholders
+ * where the held frames' aliases were, so that a child's inherited views
+ * fault instead of reading frames the parent gives back later.
+ *
+ * All of this state changes with the GIL held, and under guard_lock too, so
+ * that a fork() from a thread without the GIL (a C library's) sees it whole.
+ */
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#define PMD_SIZE_ (2ul << 20)
+#define PROTECT_PAGES 16
+
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t page_size;
+static Consumer *guarded; /* the guarded consumers */
+
+/* Released ranges (placeholders some Python object may still point into),
+ * for the fault reporter: chunks that are never freed, entries set and
+ * cleared atomically, so a signal handler can read them at any time. */
+#define RNG_CHUNK 256
+struct rng {
+	uintptr_t lo, hi;
+};
+struct rng_chunk {
+	struct rng e[RNG_CHUNK];
+	struct rng_chunk *next;
+};
+static struct rng_chunk rng_first;
+
+static struct rng *rng_add(char *lo, size_t n)
+{
+	struct rng_chunk *ch = &rng_first;
+	for (;;) {
+		for (int i = 0; i < RNG_CHUNK; i++)
+			if (!__atomic_load_n(&ch->e[i].lo, __ATOMIC_RELAXED)) {
+				__atomic_store_n(&ch->e[i].hi, (uintptr_t)lo + n, __ATOMIC_RELAXED);
+				__atomic_store_n(&ch->e[i].lo, (uintptr_t)lo, __ATOMIC_RELEASE);
+				return &ch->e[i];
+			}
+		struct rng_chunk *next = __atomic_load_n(&ch->next, __ATOMIC_ACQUIRE);
+		if (!next) {
+			next = calloc(1, sizeof *next);
+			if (!next)
+				return NULL; /* the fault is then reported without its cause */
+			__atomic_store_n(&ch->next, next, __ATOMIC_RELEASE);
+		}
+		ch = next;
+	}
+}
+
+static void rng_del(struct rng *r)
+{
+	if (r)
+		__atomic_store_n(&r->lo, 0, __ATOMIC_RELEASE);
+}
+
+static int rng_has(uintptr_t a)
+{
+	for (struct rng_chunk *ch = &rng_first; ch; ch = __atomic_load_n(&ch->next, __ATOMIC_ACQUIRE))
+		for (int i = 0; i < RNG_CHUNK; i++) {
+			uintptr_t lo = __atomic_load_n(&ch->e[i].lo, __ATOMIC_ACQUIRE);
+			if (lo && a >= lo && a < __atomic_load_n(&ch->e[i].hi, __ATOMIC_RELAXED))
+				return 1;
+		}
+	return 0;
+}
+
+static struct sigaction old_segv, old_bus;
+static int reporter_on;
+
+/* SIGSEGV/SIGBUS: say so when the fault is in a released frame's range,
+ * then hand the signal on to the handler that was there before (Python's
+ * faulthandler prints the stack), or let it kill the process. It never
+ * makes the faulting access succeed. */
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	static const char msg[] =
+		"rkvision: a frame was read after release() through a view that escaped "
+		"the checks (np.asarray(), a memoryview or ctypes pointer taken before "
+		"release, or C code holding the pointer): stopping the process\n";
+	int saved = errno;
+	if (rng_has((uintptr_t)si->si_addr))
+		(void)!write(2, msg, sizeof msg - 1);
+	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+	if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
+		old->sa_sigaction(sig, si, uc);
+	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+	} else {
+		/* The default action: the faulting access runs again and kills;
+		 * a signal sent by kill() or raise() is sent again. */
+		sigaction(sig, old, NULL);
+		if (si->si_code <= 0)
+			raise(sig);
+	}
+	errno = saved;
+}
+
+static void reporter_install(void)
+{
+	if (reporter_on)
+		return;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &old_segv) == 0 && sigaction(SIGBUS, &sa, &old_bus) == 0)
+		reporter_on = 1;
+}
+
+/* Spare ranges: PROT_NONE, nothing points into them; aliases are made or
+ * moved onto them. A bounded free list of the placeholders of freed Leases
+ * saves making new ones. */
+#define NSPARE 64
+static struct {
+	char *addr;
+	size_t len;
+} spares[NSPARE];
+
+static char *spare_get(size_t n)
+{
+	for (int i = 0; i < NSPARE; i++)
+		if (spares[i].addr && spares[i].len == n) {
+			char *a = spares[i].addr;
+			spares[i].addr = NULL;
+			return a;
+		}
+	/* Large ranges 2 MiB aligned, so that a move can take whole page
+	 * tables along. */
+	size_t extra = n >= PMD_SIZE_ ? PMD_SIZE_ : 0;
+	char *r = mmap(NULL, n + extra, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	if (!extra)
+		return r;
+	char *a = (char *)(((uintptr_t)r + PMD_SIZE_ - 1) & ~(uintptr_t)(PMD_SIZE_ - 1));
+	if (a > r)
+		munmap(r, (size_t)(a - r));
+	if (r + n + extra > a + n)
+		munmap(a + n, (size_t)(r + n + extra - (a + n)));
+	return a;
+}
+
+static void spare_put(char *a, size_t n)
+{
+	for (int i = 0; i < NSPARE; i++)
+		if (!spares[i].addr) {
+			spares[i].addr = a;
+			spares[i].len = n;
+			return;
+		}
+	munmap(a, n);
+}
+
+/* A new alias of @v's slot on a spare range: its address, or NULL and
+ * errno. @dontfork: not inherited by a child (protected aliases are: a
+ * released Lease's stays PROT_NONE in the child, where the fork handler
+ * cannot find it). */
+static char *alias_make(const struct rkv_view *v, uintptr_t key, size_t n, int dontfork)
+{
+	char *dest = spare_get(n);
+	if (!dest)
+		return NULL;
+	void *m;
+	if (v->fd >= 0)
+		m = mmap(dest, n, PROT_READ, MAP_SHARED | MAP_FIXED, v->fd, (off_t)key);
+	else
+		m = mremap((void *)key, 0, n, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+	if (m == MAP_FAILED) {
+		int e = errno;
+		munmap(dest, n); /* a failed MREMAP_FIXED may have unmapped it already */
+		errno = e;
+		return NULL;
+	}
+	if (dontfork)
+		(void)madvise(m, n, MADV_DONTFORK);
+	return m;
+}
+
+/* Acquire: point @l at an alias of its slot (or at the library's mapping
+ * without the guard, or for fd-only frames). Returns 0 or -errno. */
+static int guard_map(Consumer *c, Lease *l)
+{
+	const struct rkv_view *v = &l->v;
+	l->data = v->data;
+	l->map = NULL;
+	l->sa = -1;
+	l->poisoned = l->hole = l->protect = 0;
+	l->rng = NULL;
+	l->home = NULL;
+	if (c->guard == GUARD_CHECKS || !v->data)
+		return 0;
+	uintptr_t at = v->fd >= 0 ? (uintptr_t)v->fd_offset : (uintptr_t)v->data;
+	size_t lead = at % page_size;
+	uintptr_t key = at - lead;
+	uint64_t span = v->capacity > v->frame.bytes_used ? v->capacity : v->frame.bytes_used;
+	if (span > SIZE_MAX - lead - page_size)
+		return -EOVERFLOW;
+	size_t n = (lead + (size_t)span + page_size - 1) / page_size * page_size;
+	int protect = n <= PROTECT_PAGES * page_size;
+	char *m = NULL;
+	int rc = 0;
+	pthread_mutex_lock(&guard_lock);
+	struct alias *a = NULL;
+	if (c->guard >= GUARD_MOVE) {
+		if (v->slot >= c->nalias) {
+			uint32_t k = v->slot + 1;
+			struct alias *na = realloc(c->alias, k * sizeof *na);
+			if (!na) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			memset(na + c->nalias, 0, (k - c->nalias) * sizeof *na);
+			c->alias = na;
+			c->nalias = k;
+		}
+		a = &c->alias[v->slot];
+		if (a->busy) {
+			a = NULL; /* cannot be (the slot is held once): a fresh alias */
+		} else if (a->addr && (a->key != key || a->len != n || a->fd != v->fd)) {
+			munmap(a->addr, a->len); /* the slot changed shape: nobody reads it */
+			a->addr = NULL;
+		}
+	}
+	if (a && a->addr) {
+		m = a->addr;
+		if (protect && mprotect(m, n, PROT_READ) < 0) {
+			munmap(m, n);
+			a->addr = m = NULL;
+		}
+	}
+	if (!m) {
+		m = alias_make(v, key, n, !(a && protect));
+		if (!m) {
+			rc = -errno;
+			goto out;
+		}
+		if (a) {
+			a->addr = m;
+			a->len = n;
+			a->key = key;
+			a->fd = v->fd;
+		}
+	}
+	if (a) {
+		l->sa = (int)(a - c->alias);
+		if (protect) {
+			a->addr = NULL; /* the Lease's until it is freed */
+			l->protect = 1;
+			Py_INCREF(c);
+			l->home = c;
+			l->gen = c->gen;
+			l->key = key;
+		} else {
+			a->busy = 1;
+		}
+	}
+	l->map = m;
+	l->map_len = n;
+	l->data = m + lead;
+out:
+	pthread_mutex_unlock(&guard_lock);
+	return rc;
+}
+
+/* Release: make @l's range unreadable (before the slot goes back). Returns
+ * 0, or -errno when even that failed: then the slot must stay held. */
+static int guard_poison(Consumer *c, Lease *l)
+{
+	if (!l->map || l->poisoned)
+		return 0;
+	size_t n = l->map_len;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	int rc = 0;
+	pthread_mutex_lock(&guard_lock);
+	if (l->protect) {
+		if (mprotect(l->map, n, PROT_NONE) == 0)
+			goto done;
+		l->protect = 0; /* a placeholder instead, below: a spare once freed */
+		l->sa = -1;
+	}
+	if (l->sa >= 0) {
+		struct alias *a = &c->alias[l->sa];
+		char *dest = spare_get(n);
+		void *x = MAP_FAILED;
+		int how = MAP_FIXED;
+		if (dest && c->guard >= GUARD_DONTUNMAP) {
+			x = mremap(l->map, n, n, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, dest);
+			if (x == MAP_FAILED && errno == EINVAL)
+				c->guard = GUARD_MOVE;
+		}
+		if (dest && x == MAP_FAILED && c->guard >= GUARD_MOVE) {
+			x = mremap(l->map, n, n, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+			how = MAP_FIXED_NOREPLACE; /* a hole is left: fill it, if still free */
+			if (x == MAP_FAILED && errno != ENOMEM && errno != EAGAIN)
+				c->guard = GUARD_FRESH; /* refused, not short of memory */
+		}
+		a->busy = 0;
+		l->sa = -1;
+		if (x != MAP_FAILED) {
+			a->addr = x; /* the slot's next frame is read there */
+			void *p = mmap(l->map, n, PROT_NONE, flags | how, -1, 0);
+			if (p != l->map) {
+				if (p != MAP_FAILED) /* an old kernel took NOREPLACE as a hint */
+					munmap(p, n);
+				l->hole = 1;
+			}
+			goto done;
+		}
+		if (dest)
+			munmap(dest, n); /* perhaps unmapped by the failed calls already */
+		a->addr = NULL; /* the alias stays with this lease from now on */
+	}
+	if (mmap(l->map, n, PROT_NONE, flags | MAP_FIXED, -1, 0) == MAP_FAILED) {
+		/* No placeholder (vm.max_map_count?): unmap at least. */
+		if (munmap(l->map, n) < 0) {
+			rc = -errno;
+			goto out;
+		}
+		l->hole = 1;
+	}
+done:
+	l->poisoned = 1;
+	if (!l->hole)
+		l->rng = rng_add(l->map, n);
+out:
+	pthread_mutex_unlock(&guard_lock);
+	return rc;
+}
+
+/* A Lease is freed: no Python object points into its range any more. A
+ * placeholder becomes a spare; a protected alias goes back to its slot
+ * (if the consumer is still attached as it was and has none there). */
+static void guard_free(Lease *l)
+{
+	Consumer *home = l->home;
+	l->home = NULL;
+	if (l->map && l->poisoned && !l->hole) {
+		pthread_mutex_lock(&guard_lock);
+		rng_del(l->rng);
+		l->rng = NULL;
+		if (l->protect) {
+			struct alias *a = NULL;
+			if (home && home->c && home->gen == l->gen && (uint32_t)l->sa < home->nalias)
+				a = &home->alias[l->sa];
+			if (a && !a->addr && !a->busy) {
+				a->addr = l->map;
+				a->len = l->map_len;
+				a->key = l->key;
+				a->fd = l->v.fd;
+			} else {
+				munmap(l->map, l->map_len);
+			}
+		} else {
+			spare_put(l->map, l->map_len);
+		}
+		l->map = NULL;
+		pthread_mutex_unlock(&guard_lock);
+	}
+	Py_XDECREF(home);
+}
+
+/* The consumer closes: its slots' idle aliases go (every lease was
+ * released before). */
+static void guard_drop(Consumer *c)
+{
+	pthread_mutex_lock(&guard_lock);
+	for (uint32_t i = 0; i < c->nalias; i++)
+		if (c->alias[i].addr && !c->alias[i].busy)
+			munmap(c->alias[i].addr, c->alias[i].len);
+	free(c->alias);
+	c->alias = NULL;
+	c->nalias = 0;
+	c->gen++;
+	if (c->gprev || guarded == c) {
+		if (c->gprev)
+			c->gprev->gnext = c->gnext;
+		else
+			guarded = c->gnext;
+		if (c->gnext)
+			c->gnext->gprev = c->gprev;
+		c->gnext = c->gprev = NULL;
+	}
+	pthread_mutex_unlock(&guard_lock);
+}
+
+static void guard_fork_prepare(void)
+{
+	pthread_mutex_lock(&guard_lock);
+}
+
+static void guard_fork_parent(void)
+{
+	pthread_mutex_unlock(&guard_lock);
+}
+
+/* In the child: the aliases were not inherited (MADV_DONTFORK). Where a
+ * held frame's alias was, a placeholder goes, so that the child's copies
+ * of its views fault; the Python side then marks those frames released
+ * without giving them back (they are the parent's). */
+static void guard_fork_child(void)
+{
+	for (Consumer *c = guarded; c; c = c->gnext) {
+		for (Lease *l = c->held; l; l = l->next) {
+			if (!l->map || l->poisoned)
+				continue;
+			if (mmap(l->map, l->map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+				 MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+				l->hole = 1;
+			else
+				l->rng = rng_add(l->map, l->map_len);
+			l->poisoned = 1;
+			l->sa = -1;
+			l->protect = 0; /* a placeholder now */
+		}
+		for (uint32_t i = 0; i < c->nalias; i++)
+			c->alias[i].addr = NULL, c->alias[i].busy = 0;
+	}
+	pthread_mutex_init(&guard_lock, NULL);
+}
 
 static PyTypeObject LeaseType;
 
@@ -95,14 +647,20 @@ static int lease_end(Lease *l, int give_back)
 {
 	if (l->released)
 		return 0;
-	l->released = 1;
 	Consumer *c = l->owner;
+	/* Unreadable first (guard="remap"), and only then given back. */
+	int prc = guard_poison(c, l);
+	if (prc < 0)
+		return prc;
+	l->released = 1;
+	pthread_mutex_lock(&guard_lock); /* the fork child handler walks the list */
 	if (l->prev)
 		l->prev->next = l->next;
 	else
 		c->held = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
+	pthread_mutex_unlock(&guard_lock);
 	int rc = give_back && c->c ? rkv_consumer_release(c->c, &l->v) : 0;
 	l->owner = NULL;
 	Py_DECREF(c);
@@ -118,15 +676,38 @@ static PyObject *lease_release(Lease *l, PyObject *unused)
 {
 	(void)unused;
 	int rc = lease_do_release(l);
+	if (rc < 0 && !l->released) {
+		/* guard="remap" could not take the frame's addresses away: it
+		 * is not given back (the producer would refill it under them). */
+		PyErr_Format(PyExc_MemoryError, "release: the frame's range could not be made "
+			     "unreadable (%s); the frame stays held: release it again, or close "
+			     "the Consumer", strerror(-rc));
+		return NULL;
+	}
 	if (rc < 0)
 		return raise_rc(rc, "rkv_consumer_release");
 	Py_RETURN_NONE;
 }
 
+/* End @l whatever it takes (a freed Lease, close, a forked child): if not
+ * even a placeholder could be mapped over its alias, the alias is
+ * unmapped if it can be, and forgotten. */
+static void lease_end_forced(Lease *l, int give_back)
+{
+	if (lease_end(l, give_back) == 0 || l->released)
+		return;
+	if (l->map && !l->poisoned)
+		munmap(l->map, l->map_len);
+	l->hole = 1;
+	l->map = NULL;
+	(void)lease_end(l, give_back);
+}
+
 static void lease_dealloc(Lease *l)
 {
 	if (!l->released)
-		(void)lease_do_release(l);
+		lease_end_forced(l, 1);
+	guard_free(l);
 	Py_TYPE(l)->tp_free((PyObject *)l);
 }
 
@@ -140,7 +721,7 @@ static int lease_getbuffer(Lease *l, Py_buffer *b, int flags)
 		PyErr_SetString(PyExc_ValueError, "frame is not mapped (an fd-only frame)");
 		return -1;
 	}
-	return PyBuffer_FillInfo(b, (PyObject *)l, (void *)l->v.data,
+	return PyBuffer_FillInfo(b, (PyObject *)l, (void *)l->data,
 				 (Py_ssize_t)l->v.frame.bytes_used, 1, flags);
 }
 
@@ -192,8 +773,10 @@ static PyObject *lease_get(Lease *l, void *which)
 	case 11:
 		if (l->released || !l->v.data)
 			Py_RETURN_NONE;
-		return PyLong_FromVoidPtr((void *)l->v.data);
+		return PyLong_FromVoidPtr((void *)l->data);
 	case 12: return PyLong_FromUnsignedLong(f->fourcc);
+	case 13: return PyLong_FromUnsignedLong(l->v.slot);
+	case 14: return PyBool_FromLong(l->protect);
 	}
 	Py_RETURN_NONE;
 }
@@ -212,6 +795,8 @@ static PyGetSetDef lease_getset[] = {
 	{"released", (getter)lease_get, NULL, NULL, (void *)10},
 	{"address", (getter)lease_get, NULL, NULL, (void *)11},
 	{"fourcc", (getter)lease_get, NULL, NULL, (void *)12},
+	{"slot", (getter)lease_get, NULL, NULL, (void *)13},
+	{"protected", (getter)lease_get, NULL, NULL, (void *)14},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -256,17 +841,37 @@ static int64_t timeout_ns_of(PyObject *t, int *err)
 static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 {
 	static char *kwl[] = {"name", "policy", "group", "queue_depth", "max_held", "label",
-			      "attach_timeout", NULL};
-	const char *name, *policy = "latest", *group = NULL, *label = NULL;
+			      "attach_timeout", "guard", "fd_only", NULL};
+	const char *name, *policy = "latest", *group = NULL, *label = NULL, *guard = "remap";
 	unsigned int depth = 0, held = 0;
+	int fd_only = 0;
 	PyObject *at = Py_None;
 	if (self->c) {
 		PyErr_SetString(PyExc_RuntimeError, "Consumer already attached");
 		return -1;
 	}
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szIIzO", kwl, &name, &policy, &group,
-					 &depth, &held, &label, &at))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|szIIzOsp", kwl, &name, &policy, &group,
+					 &depth, &held, &label, &at, &guard, &fd_only))
 		return -1;
+	int level;
+	if (strcmp(guard, "checks") == 0) {
+		level = GUARD_CHECKS;
+	} else if (strcmp(guard, "remap") == 0) {
+		const char *fb = getenv("RKVISION_GUARD_FALLBACK");
+		level = GUARD_DONTUNMAP;
+		if (fb && strcmp(fb, "move") == 0)
+			level = GUARD_MOVE;
+		else if (fb && strcmp(fb, "fresh") == 0)
+			level = GUARD_FRESH;
+		else if (fb && fb[0]) {
+			PyErr_Format(PyExc_ValueError, "RKVISION_GUARD_FALLBACK=%s: "
+				     "'move', 'fresh' or empty", fb);
+			return -1;
+		}
+	} else {
+		PyErr_Format(PyExc_ValueError, "unknown guard '%s' (remap, checks)", guard);
+		return -1;
+	}
 	int pol = rkv_policy_parse(policy);
 	if (pol < 0) {
 		PyErr_Format(PyExc_ValueError, "unknown policy %R (block, drop, latest, group)",
@@ -283,10 +888,15 @@ static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 	struct rkv_consumer_opts o = {
 		.size = sizeof o, .policy = (uint32_t)pol, .queue_depth = depth,
 		.max_held = held, .attach_timeout_ns = at_ns, .group = group, .label = label,
+		.flags = fd_only ? RKV_CONSUMER_NO_MAP : 0,
 		.errbuf = ebuf, .errbuf_len = sizeof ebuf,
 	};
 	rkv_consumer *c = NULL;
 	int rc;
+	if (!self->calls && !(self->calls = PyThread_allocate_lock())) {
+		PyErr_NoMemory();
+		return -1;
+	}
 	Py_BEGIN_ALLOW_THREADS
 	rc = rkv_consumer_attach(name, &o, &c);
 	Py_END_ALLOW_THREADS
@@ -297,14 +907,35 @@ static int consumer_init(Consumer *self, PyObject *args, PyObject *kw)
 		return -1;
 	}
 	self->c = c;
+	self->guard = level;
+	if (level != GUARD_CHECKS) {
+		pthread_mutex_lock(&guard_lock);
+		reporter_install();
+		self->gnext = guarded;
+		if (guarded)
+			guarded->gprev = self;
+		guarded = self;
+		pthread_mutex_unlock(&guard_lock);
+	}
 	return 0;
 }
 
-static void consumer_do_close(Consumer *self)
+/* Release every frame held, then detach. Returns 0, or -errno when a held
+ * frame's range could not be made unreadable: then that frame and the
+ * rest stay held and the consumer attached (detach would give them back
+ * under the frame's views). */
+static int consumer_do_close(Consumer *self)
 {
 	Py_INCREF(self); /* the leases' references go with them */
-	while (self->held)
-		(void)lease_do_release(self->held);
+	while (self->held) {
+		Lease *l = self->held;
+		int rc = lease_do_release(l);
+		if (rc < 0 && !l->released) {
+			Py_DECREF(self);
+			return rc;
+		}
+	}
+	guard_drop(self);
 	if (self->c) {
 		rkv_consumer *c = self->c;
 		self->c = NULL;
@@ -313,6 +944,7 @@ static void consumer_do_close(Consumer *self)
 		Py_END_ALLOW_THREADS
 	}
 	Py_DECREF(self);
+	return 0;
 }
 
 static PyObject *consumer_close(Consumer *self, PyObject *unused)
@@ -322,7 +954,13 @@ static PyObject *consumer_close(Consumer *self, PyObject *unused)
 		PyErr_SetString(PyExc_RuntimeError, "Consumer is in use by another thread's get()");
 		return NULL;
 	}
-	consumer_do_close(self);
+	int rc = consumer_do_close(self);
+	if (rc < 0) {
+		PyErr_Format(PyExc_MemoryError, "close: a held frame's range could not be made "
+			     "unreadable (%s); the Consumer stays open with the frames held: "
+			     "close it again", strerror(-rc));
+		return NULL;
+	}
 	Py_RETURN_NONE;
 }
 
@@ -331,8 +969,11 @@ static void consumer_dealloc(Consumer *self)
 	if (self->weakrefs)
 		PyObject_ClearWeakRefs((PyObject *)self);
 	/* No lease is held here: each holds a reference to its consumer. */
+	guard_drop(self);
 	if (self->c)
 		rkv_consumer_detach(self->c);
+	if (self->calls)
+		PyThread_free_lock(self->calls);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -360,29 +1001,37 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 	l->owner = NULL;
 	l->released = 1;
 	l->next = l->prev = NULL;
+	l->map = NULL;
+	l->data = NULL;
+	l->sa = -1;
+	l->poisoned = l->hole = l->protect = 0;
+	l->rng = NULL;
+	l->home = NULL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc;
+	int rc, waits = tmo != 0;
 	for (;;) {
 		self->waiting++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = rkv_consumer_acquire(self->c, &l->v, tmo);
-		Py_END_ALLOW_THREADS
+		rc = take_calls(self->calls, tmo);
+		if (rc == 0) {
+			tmo = time_left(tmo, &t0); /* less the wait for the lock */
+			Py_BEGIN_ALLOW_THREADS
+			rc = rkv_consumer_acquire(self->c, &l->v, tmo);
+			PyThread_release_lock(self->calls);
+			Py_END_ALLOW_THREADS
+		} else if (rc == -ETIMEDOUT && tmo == 0) {
+			rc = -EAGAIN; /* another thread is in get(): nothing for this one */
+		}
 		self->waiting--;
+		if (rc == -EAGAIN && waits)
+			rc = -ETIMEDOUT; /* the time ran out waiting for the lock, or a signal */
 		if (rc != -EINTR)
 			break;
 		if (PyErr_CheckSignals() < 0) {
 			Py_DECREF(l);
 			return NULL;
 		}
-		if (tmo > 0) {
-			struct timespec t1;
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			int64_t spent = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 +
-					(t1.tv_nsec - t0.tv_nsec);
-			tmo = spent >= tmo ? 0 : tmo - spent;
-			t0 = t1;
-		}
+		tmo = time_left(tmo, &t0);
 		if (need_open(self) < 0) { /* closed by a signal handler */
 			Py_DECREF(l);
 			return NULL;
@@ -400,13 +1049,28 @@ static PyObject *consumer_acquire(Consumer *self, PyObject *args)
 			return raise_rc(rc, "max_held frames already held: release one first");
 		return raise_rc(rc, "rkv_consumer_acquire");
 	}
+	rc = guard_map(self, l);
+	if (rc < 0) {
+		(void)rkv_consumer_release(self->c, &l->v);
+		Py_DECREF(l);
+		char what[160];
+		snprintf(what, sizeof what, "guard='remap' cannot map the frame's slot "
+			 "(%s); Consumer(guard='checks') reads it without", strerror(-rc));
+		if (rc == -ENOMEM) {
+			PyErr_SetString(PyExc_MemoryError, what);
+			return NULL;
+		}
+		return raise_rc(rc, what);
+	}
 	l->released = 0;
 	Py_INCREF(self);
 	l->owner = self;
+	pthread_mutex_lock(&guard_lock);
 	l->next = self->held;
 	if (self->held)
 		self->held->prev = l;
 	self->held = l;
+	pthread_mutex_unlock(&guard_lock);
 	return (PyObject *)l;
 }
 
@@ -418,7 +1082,7 @@ static PyObject *consumer_forget_held(Consumer *self, PyObject *unused)
 	(void)unused;
 	Py_INCREF(self);
 	while (self->held)
-		(void)lease_end(self->held, 0);
+		lease_end_forced(self->held, 0);
 	Py_DECREF(self);
 	Py_RETURN_NONE;
 }
@@ -532,8 +1196,18 @@ static PyMethodDef consumer_methods[] = {
 	{NULL, NULL, 0, NULL},
 };
 
+/* The guard level in use: "dontunmap", "move", "fresh" (guard="remap")
+ * or "checks". */
+static PyObject *consumer_guard(Consumer *self, void *unused)
+{
+	(void)unused;
+	static const char *const names[] = {"checks", "fresh", "move", "dontunmap"};
+	return PyUnicode_FromString(names[self->guard]);
+}
+
 static PyGetSetDef consumer_getset[] = {
 	{"closed", (getter)consumer_closed, NULL, NULL, NULL},
+	{"guard", (getter)consumer_guard, NULL, NULL, NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -556,6 +1230,7 @@ typedef struct {
 	PyObject_HEAD
 	rkv_producer *p;
 	int waiting; /* threads in a call with the GIL let go: close must wait */
+	PyThread_type_lock calls; /* the handle's calls: one thread at a time */
 } Producer;
 
 static int producer_init(Producer *self, PyObject *args, PyObject *kw)
@@ -582,6 +1257,10 @@ static int producer_init(Producer *self, PyObject *args, PyObject *kw)
 		.block_timeout_ns = bt_ns, .access_gid = -1,
 	};
 	rkv_producer *p = NULL;
+	if (!self->calls && !(self->calls = PyThread_allocate_lock())) {
+		PyErr_NoMemory();
+		return -1;
+	}
 	int rc = rkv_producer_create(name, &o, &p);
 	if (rc < 0) {
 		char what[200];
@@ -636,13 +1315,27 @@ static PyObject *producer_publish_copy(Producer *self, PyObject *args)
 	f.seq = seq;
 	f.timestamp_ns = ts;
 	f.flags = flags;
-	int rc;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc, waits = tmo != 0;
 	self->waiting++;
-	Py_BEGIN_ALLOW_THREADS
-	rc = rkv_producer_publish_copy(self->p, b.buf, (size_t)b.len, &f, tmo);
-	Py_END_ALLOW_THREADS
+	while ((rc = take_calls(self->calls, tmo)) == -EINTR && PyErr_CheckSignals() == 0)
+		tmo = time_left(tmo, &t0);
+	if (rc == 0) {
+		tmo = time_left(tmo, &t0);
+		Py_BEGIN_ALLOW_THREADS
+		rc = rkv_producer_publish_copy(self->p, b.buf, (size_t)b.len, &f, tmo);
+		PyThread_release_lock(self->calls);
+		Py_END_ALLOW_THREADS
+	} else if (rc == -ETIMEDOUT && tmo == 0) {
+		rc = -EAGAIN;
+	}
 	self->waiting--;
 	PyBuffer_Release(&b);
+	if (rc == -EAGAIN && waits)
+		rc = -ETIMEDOUT; /* the time ran out waiting for the lock */
+	if (rc == -EINTR && PyErr_Occurred())
+		return NULL;
 	if (rc < 0) {
 		if (rc == -EMSGSIZE) {
 			PyErr_SetString(PyExc_ValueError, "the frame is larger than the pool's slots");
@@ -703,8 +1396,15 @@ static PyObject *loan_publish(Loan *l, PyObject *args)
 	Producer *p = l->owner;
 	int rc;
 	p->waiting++;
+	while ((rc = take_calls(p->calls, -1)) == -EINTR && PyErr_CheckSignals() == 0)
+		;
+	if (rc < 0) {
+		p->waiting--;
+		return NULL; /* a signal handler raised; the loan is still out */
+	}
 	Py_BEGIN_ALLOW_THREADS
 	rc = rkv_producer_publish(p->p, &l->l, &f);
+	PyThread_release_lock(p->calls);
 	Py_END_ALLOW_THREADS
 	p->waiting--;
 	if (rc == -EINVAL)
@@ -719,8 +1419,20 @@ static PyObject *loan_cancel(Loan *l, PyObject *unused)
 {
 	(void)unused;
 	if (!l->done) {
-		if (l->owner->p)
-			(void)rkv_producer_cancel(l->owner->p, &l->l);
+		Producer *p = l->owner;
+		if (p->p) {
+			/* Not interruptible: a loan must not be left out because a
+			 * signal came (dealloc calls this too). */
+			if (!PyThread_acquire_lock(p->calls, NOWAIT_LOCK)) {
+				p->waiting++;
+				Py_BEGIN_ALLOW_THREADS
+				PyThread_acquire_lock(p->calls, WAIT_LOCK);
+				Py_END_ALLOW_THREADS
+				p->waiting--;
+			}
+			(void)rkv_producer_cancel(p->p, &l->l);
+			PyThread_release_lock(p->calls);
+		}
 		loan_end(l);
 	}
 	Py_RETURN_NONE;
@@ -794,14 +1506,26 @@ static PyObject *producer_loan(Producer *self, PyObject *args)
 		return NULL;
 	l->owner = NULL;
 	l->done = 1;
-	int rc;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc, waits = tmo != 0;
 	do {
 		self->waiting++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = rkv_producer_loan(self->p, &l->l, tmo);
-		Py_END_ALLOW_THREADS
+		rc = take_calls(self->calls, tmo);
+		if (rc == 0) {
+			tmo = time_left(tmo, &t0);
+			Py_BEGIN_ALLOW_THREADS
+			rc = rkv_producer_loan(self->p, &l->l, tmo);
+			PyThread_release_lock(self->calls);
+			Py_END_ALLOW_THREADS
+		} else if (rc == -ETIMEDOUT && tmo == 0) {
+			rc = -EAGAIN;
+		}
 		self->waiting--;
+		tmo = time_left(tmo, &t0);
 	} while (rc == -EINTR && PyErr_CheckSignals() == 0);
+	if (rc == -EAGAIN && waits)
+		rc = -ETIMEDOUT; /* the time ran out waiting for the lock, or a signal */
 	if (rc < 0) {
 		Py_DECREF(l);
 		if (rc == -EINTR)
@@ -827,13 +1551,23 @@ static PyObject *producer_wait_consumers(Producer *self, PyObject *args)
 	int64_t tmo = timeout_ns_of(t, &err);
 	if (err)
 		return NULL;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc;
 	do {
 		self->waiting++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = rkv_producer_wait_consumers(self->p, n, tmo);
-		Py_END_ALLOW_THREADS
+		rc = take_calls(self->calls, tmo);
+		if (rc == 0) {
+			tmo = time_left(tmo, &t0);
+			Py_BEGIN_ALLOW_THREADS
+			rc = rkv_producer_wait_consumers(self->p, n, tmo);
+			PyThread_release_lock(self->calls);
+			Py_END_ALLOW_THREADS
+		} else if (rc == -ETIMEDOUT && tmo == 0) {
+			rc = -EAGAIN;
+		}
 		self->waiting--;
+		tmo = time_left(tmo, &t0);
 	} while (rc == -EINTR && PyErr_CheckSignals() == 0);
 	if (rc == -EINTR)
 		return NULL;
@@ -879,6 +1613,8 @@ static PyObject *producer_close(Producer *self, PyObject *unused)
 static void producer_dealloc(Producer *self)
 {
 	rkv_producer_destroy(self->p);
+	if (self->calls)
+		PyThread_free_lock(self->calls);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1106,6 +1842,12 @@ PyMODINIT_FUNC PyInit__rkv(void);
 PyMODINIT_FUNC PyInit__rkv(void)
 {
 	import_array();
+	long ps = sysconf(_SC_PAGESIZE);
+	page_size = ps > 0 ? (size_t)ps : 4096;
+	static int atfork_done;
+	if (!atfork_done && pthread_atfork(guard_fork_prepare, guard_fork_parent,
+					   guard_fork_child) == 0)
+		atfork_done = 1;
 	if (PyType_Ready(&LeaseType) < 0 || PyType_Ready(&ConsumerType) < 0 ||
 	    PyType_Ready(&ProducerType) < 0 || PyType_Ready(&LoanType) < 0)
 		return NULL;

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <rkv/pool.h>
 
+#include "touch.h"
+
 static double now(void)
 {
 	struct timespec t;
@@ -34,12 +36,7 @@ int main(int argc, char **argv)
 	while (got < n && rkv_consumer_acquire(c, &v, RKV_WAIT_FOREVER) == 0) {
 		if (got == 0)
 			t0 = now();
-		const unsigned char *d = v.data;
-		if (stride)
-			for (size_t i = 0; i < v.frame.bytes_used; i += stride)
-				sum += d[i];
-		else
-			sum += d[0];
+		sum += touch(&v, stride);
 		rkv_consumer_release(c, &v);
 		got++;
 	}

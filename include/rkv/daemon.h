@@ -34,11 +34,21 @@
  *       group: ""                   # with policy group
  *       command: python3 examples/python/motion.py
  *
+ * A field left empty (or given as ~ or null) keeps its default. Sources
+ * other than testpattern have no default size or format: the source's own.
+ * An algorithm with policy group and no group joins the group named after
+ * itself.
+ *
  * Errors: functions return 0 or a negative errno and never print, abort or
- * exit. A file that cannot be used gives -EINVAL (or the errno of the
- * failed read) and a message in @err naming the file, the line, the field
- * and what was expected ("board.yaml:7: cameras.cam0.fps: expected a
- * whole number 1..1000, got \"fast\""); nothing is half-applied.
+ * exit. A file that cannot be used gives -EINVAL (-EFBIG when larger than
+ * RKVD_CONFIG_BYTES_MAX; or the errno of the failed open or read) and a
+ * message in @err naming the file, the line, the field and what was
+ * expected ("board.yaml:7: cameras.cam0.fps: expected a whole number
+ * 1..1000, got \"fast\""). Refused: YAML syntax errors, more than one
+ * document, unknown sections and fields, a field given twice, values of
+ * the wrong kind or out of range, bad or repeated names, an algorithm on
+ * an unknown camera, a non-loopback listen without a token. Nothing is
+ * half-applied: a config is returned whole or not at all.
  */
 #ifndef RKV_DAEMON_H
 #define RKV_DAEMON_H
@@ -52,8 +62,10 @@ extern "C" {
 #endif
 
 #define RKVD_NAME_MAX 48   /* camera and algorithm names: [A-Za-z0-9_-], 1..47 */
+#define RKVD_CAMERA_NAME_LEN 40 /* a camera's name at most: its pool NAME.preview fits */
 #define RKVD_CAMERAS_MAX 16
 #define RKVD_ALGORITHMS_MAX 32
+#define RKVD_CONFIG_BYTES_MAX (256 * 1024) /* a larger file is refused (-EFBIG) */
 
 struct rkvd_preview_config {
 	bool enabled;          /* default true */
@@ -120,15 +132,50 @@ int rkvd_config_default(struct rkvd_config **out);
 int rkvd_config_load(const char *path, struct rkvd_config **out, char *err,
 		     size_t errlen);
 
-/* Parse @len bytes of YAML text; @name is used in messages. */
+/*
+ * Parse @len bytes of YAML text; @name is used in messages. Any bytes are
+ * safe here (the fuzz target's promise): the result is a config or an error.
+ */
 int rkvd_config_parse(const char *name, const char *text, size_t len,
 		      struct rkvd_config **out, char *err, size_t errlen);
 
 void rkvd_config_free(struct rkvd_config *cfg);
 
+/*
+ * The default api.unix_socket, where clients (the rkv tool) look for rkvd:
+ * $XDG_RUNTIME_DIR/rkvd.sock, else /tmp/rkvd-<uid>.sock, into @buf (@len
+ * bytes; 128 is enough). Returns @buf.
+ */
+const char *rkvd_default_socket(char *buf, size_t len);
+
+/* true when algorithms @a and @b run the same command the same way. */
+bool rkvd_algorithm_config_equal(const struct rkvd_algorithm_config *a,
+				 const struct rkvd_algorithm_config *b);
+
+/*
+ * The directory camera @c saves into: save.dir, else rkv-camera's default
+ * ($XDG_RUNTIME_DIR/rkv, else /tmp/rkv-UID). 0, or -ENOSPC.
+ */
+int rkvd_camera_save_dir(const struct rkvd_camera_config *c, char *buf, size_t len);
+
 /* The camera named @name, or NULL. */
 const struct rkvd_camera_config *rkvd_config_camera(const struct rkvd_config *cfg,
 						    const char *name);
+
+/*
+ * The command line that runs camera @c: @bin (the rkv-camera program; not
+ * copied, so it must outlive @out) then --name, --source, ... and --quiet.
+ * The strings live in @out; argv is NULL-terminated. 0, or -ENOSPC.
+ */
+#define RKVD_ARGS_MAX 48
+struct rkvd_args {
+	char *argv[RKVD_ARGS_MAX];
+	int argc;
+	char buf[4096];
+	size_t used;
+};
+int rkvd_camera_args(const struct rkvd_camera_config *c, const char *bin,
+		     struct rkvd_args *out);
 
 /* true when @a and @b would run the same rkv-camera (same arguments). */
 bool rkvd_camera_config_equal(const struct rkvd_camera_config *a,

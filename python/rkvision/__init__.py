@@ -13,10 +13,45 @@ After a frame is released (frame.release(), the end of its `with` block or
 of its loop iteration, Consumer.close()), reading frame.array or any view
 derived from it (slices, planes, reshapes) raises ReleasedError instead of
 returning bytes from a slot the producer may be refilling. frame.copy()
-keeps a frame. What the checks cannot see: a plain ndarray made from the
-frame before release (np.asarray(), .view(np.ndarray), .base) and C code
-(cv2, the NPU runtime) holding the pointer or frame.fd; use those inside
-`with frame:` only.
+keeps a frame.
+
+Two guards stand behind that, chosen per Consumer with guard=:
+- guard="checks": FrameArray, the ndarray subclass of frame.array and of
+  every view derived from it, checks the frame on each read (indexing,
+  ufuncs, np.* functions, the buffer protocol, .tobytes(), .ctypes, ...)
+  and raises ReleasedError. What it cannot see: a plain ndarray made from
+  the frame before release (np.asarray(), .view(np.ndarray)), a memoryview
+  or ctypes pointer taken before release, and C code (cv2, the NPU
+  runtime) holding the pointer. Those read the slot after release, that
+  is possibly a newer frame's bytes.
+- guard="remap" (the default): the checks, and each held frame is read
+  through an address range of its own (an alias of its slot). On release
+  that range is taken from the slot before the slot is given back, and
+  an inaccessible placeholder holds the addresses while any Python object
+  may still point there. A read through an escaped view then faults: the
+  process stops with SIGSEGV and the message "rkvision: a frame was read
+  after release() ..." on stderr (with faulthandler on, the Python stack
+  too). It never returns another frame's bytes. Costs two system calls a
+  frame: mprotect for slots of 16 pages or fewer (3-7 us over "checks"
+  at 64 B), for larger ones a move and a placeholder (about 10-15 us; the
+  first reads after a move find the TLB cold); the README's Benchmark
+  section has the figures. Consumer.guard tells which mechanism is in
+  use ("dontunmap", or the fallbacks "move" and "fresh" on kernels or
+  mappings that refuse it; RKVISION_GUARD_FALLBACK=move or =fresh forces
+  one). A forked child's copies of the views fault the same way. Where
+  the kernel refuses the calls (vm.max_map_count), release() and close()
+  raise MemoryError and keep the frame held.
+Not guarded either way: frame.fd handed to hardware (RGA, the NPU) that is
+still reading when the frame is released; use the fd inside `with frame:`.
+A thread still inside C code on a frame that another thread releases
+crashes under guard="remap" and reads a reused slot under guard="checks".
+
+Threads: a Consumer or a Producer may be shared by threads. The calls
+that wait (get, loan, publish, publish_copy, wait_consumers) are made one
+at a time per object, each waiting for the lock no longer than its own
+timeout, with the GIL let go; release() and the stats never wait for them.
+Default sequence numbers stay unique across threads, but frames published
+by several threads keep the order of their calls, not of their numbers.
 
 The C part is the extension rkvision._rkv. From a checkout, with
 PYTHONPATH=python, it is looked for in $RKV_PYTHON_EXT_DIR, else in
@@ -27,6 +62,7 @@ import errno as _errno
 import json as _json
 import glob as _glob
 import os as _os
+import threading as _threading
 import weakref as _weakref
 
 # Installed, the extension sits in this folder; from a checkout it is found
@@ -296,21 +332,35 @@ class Consumer:
     frame while the queue has room), "group" (with group="name": each frame
     to one member of the group). queue_depth, max_held (frames held at once)
     and label as in rkv_consumer_opts; attach_timeout in seconds (None: the
-    library's 5 s). Raises FileNotFoundError for an unknown pool,
-    PermissionError, ValueError for bad arguments, TimeoutError.
+    library's 5 s). guard: "remap" (default) or "checks", how a released
+    frame is kept from being read (the package docstring says what each
+    catches and costs). fd_only=True: DMA-BUF pools only, frames are not
+    mapped (RKV_CONSUMER_NO_MAP): frame.fd and frame.offset are there for
+    hardware, frame.array raises ValueError. Raises FileNotFoundError for
+    an unknown pool, PermissionError, ValueError for bad arguments,
+    TimeoutError.
     """
 
     def __init__(self, name, policy="latest", group=None, queue_depth=0, max_held=1,
-                 label=None, attach_timeout=None):
+                 label=None, attach_timeout=None, guard="remap", fd_only=False):
         if policy not in _POLICIES:
             raise ValueError("policy must be one of %s, not %r" % (", ".join(_POLICIES), policy))
         if (policy == "group") != (group is not None):
             raise ValueError("group= goes with policy='group', and that policy needs it")
+        if guard not in ("remap", "checks"):
+            raise ValueError("guard must be 'remap' or 'checks', not %r" % (guard,))
         self.name = name
         self.policy = policy
         self._c = _rkv.Consumer(name, policy, group, queue_depth, max_held, label,
-                                attach_timeout)
+                                attach_timeout, guard, bool(fd_only))
         _live_consumers.add(self._c)
+
+    @property
+    def guard(self):
+        """The guard in use: "dontunmap", "move" or "fresh" (guard="remap",
+        best first: the kernel decides, RKVISION_GUARD_FALLBACK caps it),
+        or "checks"."""
+        return self._c.guard
 
     def get(self, timeout=None):
         """The next frame: wait up to timeout seconds (None: as long as it
@@ -456,6 +506,15 @@ class Producer:
         self.name = name
         self._p = _rkv.Producer(name, slots, capacity, max_consumers, block_timeout)
         self._seq = 0
+        self._seq_lock = _threading.Lock()
+
+    def _next_seq(self, seq):
+        """seq, or the one after the last; either way the next default."""
+        with self._seq_lock:
+            if seq is None:
+                seq = self._seq
+            self._seq = seq + 1
+            return seq
 
     def loan(self, timeout=None):
         """A free slot to fill in place (a Loan), waiting up to timeout
@@ -491,11 +550,9 @@ class Producer:
             w, h = 0, 0
         w = w if width is None else width
         h = h if height is None else height
-        if seq is None:
-            seq = self._seq
+        seq = self._next_seq(seq)
         self._p.publish_copy(array, _fourcc(format), w, h, seq, timestamp,
                              1 if keyframe else 0, timeout)
-        self._seq = seq + 1
 
     def wait_consumers(self, n=1, timeout=None):
         """Wait until at least n consumers are attached (TimeoutError)."""
@@ -666,11 +723,9 @@ class Loan:
             format = format or "BYTES"
             used = bytes_used if bytes_used is not None else 0
         p = self._producer
-        seq = p._seq if seq is None else seq
-        n = self._raw.publish(_fourcc(format), width, height, used, seq, timestamp,
-                              1 if keyframe else 0)
-        p._seq = seq + 1
-        return n
+        seq = p._next_seq(seq)
+        return self._raw.publish(_fourcc(format), width, height, used, seq, timestamp,
+                                 1 if keyframe else 0)
 
     def cancel(self):
         """Give the slot back unpublished."""

@@ -11,7 +11,15 @@
  *   rkv snapshot CAMERA [--format jpeg|png|raw] [--quality Q] [--seq N] [-o FILE]
  *                       [--json]
  *   rkv preview CAMERA on|off [--json]
+ *   rkv cameras [--json]
+ *   rkv restart CAMERA
  *
+ * With rkvd running (its Unix socket: $RKVD_SOCKET, else the default of
+ * rkv/daemon.h), status covers every camera of the board, the offline ones
+ * too, and capture, fps, preview and snapshot go through rkvd's HTTP API
+ * (libcurl) for the cameras it runs, so its event stream sees them;
+ * cameras and restart need it. Without rkvd, the camera commands call each
+ * camera's control channel and the pool commands need nothing at all.
  * Exit status: 0 done; 1 the command failed (no such pool, not admitted,
  * the producer went away); 2 bad usage. Errors go to stderr as one line.
  * --json output is made with json-c: one object for `pools`; for `watch`
@@ -29,8 +37,12 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#if RKV_CLI_DAEMON
+#include <curl/curl.h>
+#endif
 
 #include <rkv/control.h>
+#include <rkv/daemon.h>
 #include <rkv/frame.h>
 #include <rkv/pool.h>
 
@@ -80,7 +92,14 @@ static void usage(FILE *f)
 		"                          switch the camera's JPEG preview (pool\n"
 		"                          CAMERA's-pool.preview) on or off; it encodes only\n"
 		"                          while a consumer is attached to that pool\n"
+		"  cameras [--json]        the cameras rkvd runs: state, pid, restarts\n"
+		"  restart CAMERA          have rkvd stop the camera's process and start it\n"
+		"                          again\n"
 		"  help                    this text\n"
+		"\n"
+		"With rkvd running ($RKVD_SOCKET, else its default socket), status lists\n"
+		"every camera it runs, offline ones too, and capture, fps, preview and\n"
+		"snapshot (without -o, --format, --quality or --seq) go through it.\n"
 		"\n"
 		"Exit status: 0 done, 1 the command failed, 2 bad usage.\n");
 }
@@ -523,6 +542,263 @@ static void print_images(struct json_object *o)
 		printf(", %" PRId64 " fallback%s\n", fallbacks, fallbacks == 1 ? "" : "s");
 }
 
+/* ==== through rkvd ========================================================= */
+
+#if RKV_CLI_DAEMON
+struct answer_buf {
+	char *p;
+	size_t n;
+};
+
+/* libcurl's body sink: at most 8 MiB, more is a failed transfer. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
+{
+	struct answer_buf *b = user;
+	size_t len = size * nmemb;
+	if (b->n + len > (8u << 20))
+		return 0;
+	char *p = realloc(b->p, b->n + len + 1);
+	if (!p)
+		return 0;
+	memcpy(p + b->n, data, len);
+	b->p = p;
+	b->n += len;
+	p[b->n] = '\0';
+	return len;
+}
+
+#endif
+
+/* rkvd's Unix socket: $RKVD_SOCKET ("" : no daemon), else the default. */
+static const char *daemon_socket(void)
+{
+	static char buf[128];
+	const char *env = getenv("RKVD_SOCKET");
+	if (env)
+		return env;
+#if RKV_CLI_DAEMON
+	return rkvd_default_socket(buf, sizeof buf);
+#else
+	(void)buf;
+	return "";
+#endif
+}
+
+/*
+ * @method @path to rkvd with @body (NULL: none), answered within
+ * @timeout_ms. Returns the HTTP status with the answer's JSON in *@out
+ * (NULL when it is not JSON; put it), -ENOENT when no rkvd answers on its
+ * socket, or -EIO (the message is on stderr).
+ */
+static long daemon_call(const char *method, const char *path, const char *body,
+			struct json_object **out, long timeout_ms)
+{
+	const char *sock = daemon_socket();
+	*out = NULL;
+#if !RKV_CLI_DAEMON
+	(void)method, (void)path, (void)body, (void)timeout_ms, (void)sock;
+	return -ENOENT; /* built without libcurl: no rkvd client */
+#else
+	struct answer_buf b = { NULL, 0 };
+	struct curl_slist *hdr = NULL;
+	char url[256];
+	long status = -EIO;
+
+	if (!sock[0] || access(sock, F_OK) != 0)
+		return -ENOENT;
+	CURL *c = curl_easy_init();
+	if (!c) {
+		fprintf(stderr, "%s: libcurl would not start\n", prog);
+		return -EIO;
+	}
+	snprintf(url, sizeof url, "http://localhost%s", path);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	if (body) {
+		hdr = curl_slist_append(NULL, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
+	CURLcode rc = curl_easy_perform(c);
+	if (rc == CURLE_COULDNT_CONNECT) {
+		status = -ENOENT; /* a socket file nobody listens on */
+	} else if (rc != CURLE_OK) {
+		fprintf(stderr, "%s: rkvd at %s: %s\n", prog, sock, curl_easy_strerror(rc));
+	} else {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		if (b.p)
+			*out = json_tokener_parse(b.p);
+	}
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	free(b.p);
+	return status;
+#endif
+}
+
+/* The error rkvd answered (its "error" member), for @cmd on @camera. */
+static int daemon_error(const char *cmd, const char *camera, long status, struct json_object *o)
+{
+	const char *e = o ? jstr(o, "error") : "";
+	fprintf(stderr, "%s %s: %s: %s (HTTP %ld from rkvd)\n", prog, cmd, camera,
+		e[0] ? e : "refused", status);
+	json_object_put(o);
+	return EXIT_FAIL;
+}
+
+/* rkvd's cameras (GET /api/cameras) into *@out, or -ENOENT without rkvd. */
+static int daemon_cameras(struct json_object **out)
+{
+	struct json_object *o;
+	long st = daemon_call("GET", "/api/cameras", NULL, &o, 10000);
+	if (st < 0)
+		return (int)st;
+	if (st != 200 || !json_object_is_type(o, json_type_array)) {
+		daemon_error("cameras", "rkvd", st, o);
+		return -EIO;
+	}
+	*out = o;
+	return 0;
+}
+
+/* rkvd's entry for @camera in @cams, or NULL. */
+static struct json_object *daemon_find(struct json_object *cams, const char *camera)
+{
+	for (size_t i = 0; cams && i < json_object_array_length(cams); i++) {
+		struct json_object *c = json_object_array_get_idx(cams, i);
+		if (!strcmp(jstr(c, "name"), camera))
+			return c;
+	}
+	return NULL;
+}
+
+/* Whether rkvd runs @camera: 1, 0 (no rkvd, or not one of its cameras),
+ * or -EIO (rkvd answered nonsense; said on stderr). */
+static int daemon_runs(const char *camera)
+{
+	struct json_object *cams;
+	int r = daemon_cameras(&cams);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = daemon_find(cams, camera) != NULL;
+	json_object_put(cams);
+	return r;
+}
+
+/* What rkvd says of a camera: its process's state, pid and restarts. */
+static struct json_object *daemon_summary(struct json_object *c)
+{
+	struct json_object *d = json_object_new_object();
+	json_object_object_add(d, "state", json_object_new_string(jstr(c, "state")));
+	json_object_object_add(d, "pid", json_object_new_int64(jint(c, "pid")));
+	json_object_object_add(d, "restarts", json_object_new_int64(jint(c, "restarts")));
+	return d;
+}
+
+static int cmd_cameras(int argc, char **argv)
+{
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "%s cameras: unknown option '%s'\n", prog, argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	struct json_object *cams;
+	int r = daemon_cameras(&cams);
+	if (r == -ENOENT) {
+		fprintf(stderr, "%s cameras: no rkvd answers at %s (rkv status lists the cameras "
+			"running without it)\n", prog, daemon_socket());
+		return EXIT_FAIL;
+	}
+	if (r < 0)
+		return EXIT_FAIL;
+	if (json) {
+		print_json(cams);
+	} else {
+		size_t n = json_object_array_length(cams);
+		if (n == 0)
+			printf("no cameras\n");
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *c = json_object_array_get_idx(cams, i);
+			printf("%s: %s, pid %" PRId64 ", restarts %" PRId64 ", %s, preview %s, "
+			       "%s %" PRId64 "x%" PRId64 " %s, saves in %s\n",
+			       jstr(c, "name"), jstr(c, "state"), jint(c, "pid"), jint(c, "restarts"),
+			       jint(c, "capturing") ? "capturing" : "not capturing",
+			       jint(c, "preview") ? "on" : "off", jstr(c, "source"), jint(c, "width"),
+			       jint(c, "height"), jstr(c, "format"), jstr(c, "save_dir"));
+		}
+	}
+	json_object_put(cams);
+	return 0;
+}
+
+static int cmd_restart(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "%s restart: usage: rkv restart CAMERA\n", prog);
+		return EXIT_USAGE;
+	}
+	char path[RKVD_NAME_MAX + 32];
+	struct json_object *o;
+	if (strlen(argv[1]) >= RKVD_NAME_MAX || strchr(argv[1], '/')) {
+		fprintf(stderr, "%s restart: %s: no such camera\n", prog, argv[1]);
+		return EXIT_FAIL;
+	}
+	snprintf(path, sizeof path, "/api/%s/restart", argv[1]);
+	long st = daemon_call("POST", path, "{}", &o, 10000);
+	if (st == -ENOENT) {
+		fprintf(stderr, "%s restart: no rkvd answers at %s\n", prog, daemon_socket());
+		return EXIT_FAIL;
+	}
+	if (st < 0)
+		return EXIT_FAIL;
+	if (st != 200 && st != 202)
+		return daemon_error("restart", argv[1], st, o);
+	printf("%s: restarting\n", argv[1]);
+	json_object_put(o);
+	return 0;
+}
+
+/*
+ * @cmd on @camera through rkvd: @method @what with @body. Returns 0 with
+ * the answer in *@out, 1 when rkvd does not run the camera (call it
+ * directly), or EXIT_FAIL (said on stderr).
+ */
+static int via_daemon(const char *cmd, const char *camera, const char *method, const char *what,
+		      const char *body, struct json_object **out, long timeout_ms)
+{
+	int runs = daemon_runs(camera);
+	if (runs < 0)
+		return EXIT_FAIL;
+	if (!runs)
+		return 1;
+	char path[RKVD_NAME_MAX + 32];
+	snprintf(path, sizeof path, "/api/%s/%s", camera, what);
+	long st = daemon_call(method, path, body, out, timeout_ms);
+	if (st < 0)
+		return EXIT_FAIL;
+	if (st != 200)
+		return daemon_error(cmd, camera, st, *out);
+	return 0;
+}
+
 static void print_status(struct json_object *o)
 {
 	printf("%s: %s, %" PRId64 "x%" PRId64 " %s, pool '%s', %s, %s path\n"
@@ -553,12 +829,19 @@ static void print_status(struct json_object *o)
 	print_images(o);
 }
 
+/* A camera rkvd runs that is not answering: its process's state. */
+static void print_offline(const char *name, struct json_object *d)
+{
+	printf("%s: %s (rkvd: pid %" PRId64 ", restarts %" PRId64 ")\n", name, jstr(d, "state"),
+	       jint(d, "pid"), jint(d, "restarts"));
+}
+
 static int cmd_status(int argc, char **argv)
 {
-	static char names[MAX_POOLS][RKV_NAME_MAX + 1];
+	static char names[MAX_POOLS + RKVD_CAMERAS_MAX][RKV_NAME_MAX + 1];
 	const char *camera = NULL;
-	int json = 0, n, result = 0;
-	struct json_object *all = NULL;
+	int json = 0, n = 0, result = 0;
+	struct json_object *all = NULL, *cams = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json")) {
@@ -573,15 +856,28 @@ static int cmd_status(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	/* rkvd's cameras first, offline ones too; then any running alone. */
+	int dr = daemon_cameras(&cams);
+	if (dr < 0 && dr != -ENOENT)
+		result = EXIT_FAIL;
 	if (camera) {
 		snprintf(names[0], sizeof names[0], "%.*s", RKV_NAME_MAX, camera);
 		n = 1;
 	} else {
-		n = find_names(CTL_PREFIX, names, MAX_POOLS);
-		if (n < 0) {
-			fprintf(stderr, "%s status: cannot read /proc/net/unix: %s\n", prog, strerror(-n));
+		for (size_t i = 0; cams && i < json_object_array_length(cams) && n < RKVD_CAMERAS_MAX; i++)
+			snprintf(names[n++], sizeof names[0], "%.*s", RKV_NAME_MAX,
+				 jstr(json_object_array_get_idx(cams, i), "name"));
+		int found = find_names(CTL_PREFIX, names + n, MAX_POOLS);
+		if (found < 0) {
+			fprintf(stderr, "%s status: cannot read /proc/net/unix: %s\n", prog, strerror(-found));
+			json_object_put(cams);
 			return EXIT_FAIL;
 		}
+		for (int i = n; i < n + found; i++) {
+			if (daemon_find(cams, names[i])) /* listed already */
+				names[i][0] = '\0';
+		}
+		n += found;
 		if (n == 0 && !json)
 			printf("no cameras\n");
 	}
@@ -589,7 +885,25 @@ static int cmd_status(int argc, char **argv)
 		all = json_object_new_array();
 	for (int i = 0; i < n; i++) {
 		static struct rkv_consumer_stats cs[RKV_MAX_CONSUMERS];
-		struct json_object *o;
+		struct json_object *o, *d = names[i][0] ? daemon_find(cams, names[i]) : NULL;
+		struct json_object *online;
+		if (!names[i][0])
+			continue;
+		if (d && (!json_object_object_get_ex(d, "online", &online) ||
+			  !json_object_get_boolean(online))) {
+			/* rkvd runs it but it does not answer now: say what rkvd knows */
+			o = json_object_new_object();
+			json_object_object_add(o, "camera", json_object_new_string(names[i]));
+			json_object_object_add(o, "daemon", daemon_summary(d));
+			if (json && camera)
+				print_json(o);
+			else if (json)
+				json_object_array_add(all, json_object_get(o));
+			else
+				print_offline(names[i], d);
+			json_object_put(o);
+			continue;
+		}
 		if (call("status", names[i], "{\"cmd\":\"status\"}", &o, 5000000000LL)) {
 			result = EXIT_FAIL;
 			continue;
@@ -599,12 +913,17 @@ static int cmd_status(int argc, char **argv)
 		int nc = rkv_pool_stats(jstr(o, "pool"), NULL, 0, cs, RKV_MAX_CONSUMERS, sizeof cs[0]);
 		if (nc >= 0)
 			json_object_object_add(o, "consumer_stats", consumers_json(cs, nc));
+		if (d)
+			json_object_object_add(o, "daemon", daemon_summary(d));
 		if (json && camera) {
 			print_json(o);
 		} else if (json) {
 			json_object_array_add(all, json_object_get(o));
 		} else {
 			print_status(o);
+			if (d)
+				printf("    rkvd: %s, restarts %" PRId64 "\n", jstr(d, "state"),
+				       jint(d, "restarts"));
 			for (int k = 0; k < nc && k < RKV_MAX_CONSUMERS; k++)
 				consumer_line(&cs[k]);
 		}
@@ -616,6 +935,7 @@ static int cmd_status(int argc, char **argv)
 		print_json(o);
 		json_object_put(o);
 	}
+	json_object_put(cams);
 	return result;
 }
 
@@ -652,8 +972,16 @@ static int cmd_set(int argc, char **argv)
 		}
 		json_object_object_add(req, "fps", json_object_new_int64(fps));
 	}
-	int r = call(cmd, argv[1], json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &o,
-		     5000000000LL);
+	/* Through rkvd when it runs the camera (the same request, as its API
+	 * takes it); then the camera's state, from the camera itself. */
+	const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	int r = via_daemon(cmd, argv[1], !strcmp(cmd, "fps") ? "PUT" : "POST", cmd, body, &o, 10000);
+	if (r == 0) {
+		json_object_put(o);
+		r = call(cmd, argv[1], "{\"cmd\":\"status\"}", &o, 5000000000LL);
+	} else if (r == 1) {
+		r = call(cmd, argv[1], body, &o, 5000000000LL);
+	}
 	json_object_put(req);
 	if (r)
 		return r;
@@ -731,8 +1059,26 @@ static int cmd_snapshot(int argc, char **argv)
 		json_object_object_add(req, "quality", json_object_new_int64(quality));
 	if (has_seq)
 		json_object_object_add(req, "seq", json_object_new_int64(seq));
-	int r = call("snapshot", camera, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &o,
-		     10000000000LL);
+	/* rkvd takes a plain snapshot (into the camera's save directory); one
+	 * with options goes to the camera itself. */
+	int r = 1;
+	if (!file && !format && quality == UINT32_MAX && !has_seq) {
+		r = via_daemon("snapshot", camera, "POST", "snapshot", "{}", &o, 15000);
+		if (r == 0) {
+			if (json)
+				print_json(o);
+			else
+				printf("%s: frame %" PRId64 ", %" PRId64 "x%" PRId64 ", %" PRId64
+				       " bytes (through rkvd)\n", jstr(o, "path"), jint(o, "seq"),
+				       jint(o, "width"), jint(o, "height"), jint(o, "bytes"));
+			json_object_put(o);
+			json_object_put(req);
+			return 0;
+		}
+	}
+	if (r == 1)
+		r = call("snapshot", camera, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+			 &o, 10000000000LL);
 	json_object_put(req);
 	if (r)
 		return r;
@@ -779,8 +1125,14 @@ static int cmd_preview(int argc, char **argv)
 	req = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string("preview"));
 	json_object_object_add(req, "on", json_object_new_boolean(!strcmp(state, "on")));
-	int r = call("preview", camera, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &o,
-		     5000000000LL);
+	const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	int r = via_daemon("preview", camera, "POST", "preview", body, &o, 10000);
+	if (r == 0) {
+		json_object_put(o);
+		r = call("preview", camera, "{\"cmd\":\"status\"}", &o, 5000000000LL);
+	} else if (r == 1) {
+		r = call("preview", camera, body, &o, 5000000000LL);
+	}
 	json_object_put(req);
 	if (r)
 		return r;
@@ -814,6 +1166,10 @@ int main(int argc, char **argv)
 		return cmd_snapshot(argc - 1, argv + 1);
 	if (strcmp(argv[1], "preview") == 0)
 		return cmd_preview(argc - 1, argv + 1);
+	if (strcmp(argv[1], "cameras") == 0)
+		return cmd_cameras(argc - 1, argv + 1);
+	if (strcmp(argv[1], "restart") == 0)
+		return cmd_restart(argc - 1, argv + 1);
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0) {
 		usage(stdout);

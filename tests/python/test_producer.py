@@ -65,6 +65,57 @@ class TestProducer(unittest.TestCase):
             with self.assertRaises(ValueError):
                 p.publish_copy(b"x")
 
+    def test_threads(self):
+        """A Producer and a Consumer shared by several threads: the C handles
+        take one caller at a time (rkv/pool.h), so the binding serialises
+        the calls it makes with the GIL let go. Every frame arrives once,
+        whole, and no call fails."""
+        import threading
+        name = pool_name()
+        per, writers, readers = 400, 4, 2
+        errors, got, lock = [], [], threading.Lock()
+        with rkvision.Producer(name, slots=8, capacity=4096, block_timeout=10.0) as p, \
+                rkvision.Consumer(name, policy="block", queue_depth=5, max_held=readers) as c:
+            def write(t):
+                try:
+                    for i in range(per):
+                        seq = t * 100000 + i
+                        p.publish_copy(np.full(1000, seq % 251, np.uint8), seq=seq,
+                                       timeout=10.0)
+                except Exception as e:  # reported below, with the thread
+                    errors.append(("writer", t, repr(e)))
+
+            def read(t):
+                try:
+                    while True:
+                        with lock:
+                            if len(got) >= per * writers:
+                                return
+                        try:
+                            f = c.get(timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        with f:
+                            a = f.array
+                            ok = bool((a == f.seq % 251).all())
+                        with lock:
+                            got.append((f.seq, ok))
+                except Exception as e:
+                    errors.append(("reader", t, repr(e)))
+
+            ts = [threading.Thread(target=write, args=(t,)) for t in range(writers)]
+            ts += [threading.Thread(target=read, args=(t,)) for t in range(readers)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(60)
+            self.assertFalse(any(t.is_alive() for t in ts), "a thread hung")
+        self.assertEqual(errors, [])
+        seqs = sorted(s for s, _ in got)
+        want = sorted(t * 100000 + i for t in range(writers) for i in range(per))
+        self.assertEqual(seqs, want)
+        self.assertTrue(all(ok for _, ok in got), "a frame's bytes did not match its seq")
+
     def test_loan_in_place(self):
         name = pool_name()
         with rkvision.Producer(name, slots=8, capacity=1 << 16) as p, \
