@@ -607,7 +607,7 @@ int rkvd_http_start(const struct rkvd_api_config *cfg, const struct rkvd_board *
 	if (err)
 		goto fail;
 	if (want_tcp) {
-		int fd;
+		int fd = -1;
 		bool loopback = false;
 		err = tcp_socket(cfg->listen, &fd, &loopback, &h->port);
 		if (err)
@@ -623,7 +623,7 @@ int rkvd_http_start(const struct rkvd_api_config *cfg, const struct rkvd_board *
 			goto fail;
 	}
 	if (want_unix) {
-		int fd;
+		int fd = -1;
 		err = unix_socket(cfg->unix_socket, &fd);
 		if (err)
 			goto fail;
