@@ -17,6 +17,11 @@
 #include <rkv/imgops.h>
 
 static rkv_camera *cam;
+/* What on_signal() stops: the camera while it may run, NULL from just
+ * before it is destroyed (with the signals blocked first), so a signal
+ * during or after the shutdown (a second SIGTERM, a parent-death signal)
+ * never reaches freed memory. */
+static rkv_camera *volatile stoppable;
 static pthread_mutex_t cam_lock = PTHREAD_MUTEX_INITIALIZER; /* the reporter's cam */
 static rkv_camera *reported;
 static int quiet;
@@ -178,8 +183,11 @@ static void *report(void *arg)
 
 static void on_signal(int sig)
 {
+	rkv_camera *c = stoppable;
+
 	(void)sig;
-	rkv_camera_stop(cam);
+	if (c)
+		rkv_camera_stop(c);
 }
 
 static void usage(FILE *f)
@@ -381,6 +389,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rkv-camera: %s: %s\n", cfg.name, err[0] ? err : strerror(-r));
 		return 1;
 	}
+	stoppable = cam;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -420,6 +429,12 @@ int main(int argc, char **argv)
 	pthread_mutex_lock(&cam_lock);
 	reported = NULL;
 	pthread_mutex_unlock(&cam_lock);
+	sigset_t stops;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGINT);
+	sigaddset(&stops, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stops, NULL); /* stopping already: more are moot */
+	stoppable = NULL;
 	rkv_camera_destroy(cam);
 	return r && r != -EPIPE ? 1 : 0;
 }
