@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,13 @@
 
 static rkv_camera *cam;
 /* What on_signal() stops: the camera while it may run, NULL from just
- * before it is destroyed (with the signals blocked first), so a signal
- * during or after the shutdown (a second SIGTERM, a parent-death signal)
- * never reaches freed memory. */
-static rkv_camera *volatile stoppable;
+ * before it is destroyed, so a signal during or after the shutdown (a
+ * second SIGTERM, a parent-death signal) never reaches freed memory. The
+ * handler may run on any thread that takes signals: main blocks them before
+ * clearing this, and a camera thread that is running the handler is joined
+ * by rkv_camera_destroy() before the camera's memory and its stop eventfd
+ * go. Atomic, as the handler may read it on another thread. */
+static _Atomic(rkv_camera *) stoppable;
 static pthread_mutex_t cam_lock = PTHREAD_MUTEX_INITIALIZER; /* the reporter's cam */
 static rkv_camera *reported;
 static int quiet;
@@ -183,7 +187,7 @@ static void *report(void *arg)
 
 static void on_signal(int sig)
 {
-	rkv_camera *c = stoppable;
+	rkv_camera *c = atomic_load(&stoppable);
 
 	(void)sig;
 	if (c)
@@ -389,7 +393,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rkv-camera: %s: %s\n", cfg.name, err[0] ? err : strerror(-r));
 		return 1;
 	}
-	stoppable = cam;
+	atomic_store(&stoppable, cam);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -434,7 +438,7 @@ int main(int argc, char **argv)
 	sigaddset(&stops, SIGINT);
 	sigaddset(&stops, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stops, NULL); /* stopping already: more are moot */
-	stoppable = NULL;
+	atomic_store(&stoppable, NULL);
 	rkv_camera_destroy(cam);
 	return r && r != -EPIPE ? 1 : 0;
 }
