@@ -893,11 +893,15 @@ static void frame_store(struct rkv_frame *dst, const struct rkv_frame *src)
 	const size_t at = offsetof(struct rkv_frame, timestamp_ns);
 	const size_t past = at + sizeof(src->timestamp_ns);
 
-	memcpy(dst, src, at);
+	/* The rest by relaxed atomic stores, not memcpy: a consumer copies a
+	 * descriptor once with rkv__load_bytes() and then checks it (make_view),
+	 * possibly while its slot is being rewritten for a newer frame, which
+	 * the check then refuses; plain stores would race with those loads. */
+	rkv__store_bytes(dst, src, at);
 	/* M10: pairs with slot_ts()'s relaxed load (consumer.c): a time read alone; the
 	 * rest of the descriptor is published by M1, M3 or M4. */
 	STORE_RLX(&dst->timestamp_ns, src->timestamp_ns);
-	memcpy((char *)dst + past, (const char *)src + past, sizeof(*src) - past);
+	rkv__store_bytes((char *)dst + past, (const char *)src + past, sizeof(*src) - past);
 }
 
 int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rkv_frame *f)
@@ -929,7 +933,9 @@ int rkv_producer_publish(rkv_producer *p, struct rkv_loan *loan, const struct rk
 	p->nloans--;
 	p->published++;
 	frame_store(&p->slots[s].frame, &fr);
-	p->slots[s].pub_seq = p->published;
+	/* Relaxed: the same as frame_store()'s (a consumer copies the whole
+	 * slot record with rkv__load_bytes); published with it by M1/M3/M4. */
+	STORE_RLX(&p->slots[s].pub_seq, p->published);
 	ps.slot = s;
 	ps.entry = RKV_ENTRY(p->published, s);
 	/* The loan's reference keeps the slot ours until every consumer had
